@@ -1,0 +1,2 @@
+FROM taustack/base:bookworm
+CMD ["python3"]

@@ -1,0 +1,151 @@
+"""The `taustack` command: thin click commands over the controller; errors become exit codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from taustack import __version__, lifecycle
+from taustack.errors import EXIT_ERROR, TaustackError
+from taustack.pull import pull_model
+from taustack.spec import StackSpec, load_stack
+from taustack.workspace import DEFAULT_PROJECT, Workspace, find_root
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def stack_options(function: F) -> F:
+    """--stack and the overrides Make passes through (STACK, GPUS, GPU_IDS, REPLICAS)."""
+    options = [
+        click.option("--stack", "stack_path", type=click.Path(path_type=Path), default=None,
+                     help="stack file (default: serving/stack.yaml)"),
+        click.option("--gpus", default=None, help="GPU count (GPUs 0..N-1), 'all', or 'cpu' (0)"),
+        click.option("--gpu-ids", default=None, help="exact GPU indexes or UUIDs, comma-separated"),
+        click.option("--replicas", default=None, help="number of replicas"),
+        click.option("--engine", default="ollama", show_default=True, help="the section overrides apply to"),
+        click.option("--project-name", envvar="TAUSTACK_PROJECT", default=DEFAULT_PROJECT, show_default=True,
+                     help="compose project name (env TAUSTACK_PROJECT)"),
+        click.option("--generated-dir", envvar="TAUSTACK_GENERATED_DIR", type=click.Path(path_type=Path),
+                     default=None, help="where rendered files go (default: compose/generated)"),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def build_stack(
+    stack_path: Path | None, gpus: str | None, gpu_ids: str | None, replicas: str | None, engine: str,
+    project_name: str, generated_dir: Path | None,
+) -> lifecycle.Stack:
+    """Find the project, load the spec with its overrides, render and write compose/generated/."""
+    if gpus is not None and gpu_ids is not None:
+        raise click.UsageError("give either --gpus or --gpu-ids, not both")
+    workspace = Workspace(find_root(), project_name, generated_dir.resolve() if generated_dir else None)
+    overrides: dict[str, tuple[Any, str]] = {}
+    if gpus is not None:
+        overrides[f"{engine}.gpus"] = (gpus, "--gpus/GPUS")
+    if gpu_ids is not None:
+        overrides[f"{engine}.gpu_ids"] = (gpu_ids, "--gpu-ids/GPU_IDS")
+    if replicas is not None:
+        value: Any = int(replicas) if replicas.strip().lstrip("-").isdigit() else replicas
+        overrides[f"{engine}.replicas"] = (value, "--replicas/REPLICAS")
+    spec = load_stack(stack_path or lifecycle.default_stack_path(workspace), overrides)
+    return lifecycle.render(spec, workspace, lifecycle.stderr_console())
+
+
+def with_stack(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the stack options into a rendered Stack passed as the first argument."""
+
+    @stack_options
+    @functools.wraps(function)
+    def wrapper(stack_path: Path | None, gpus: str | None, gpu_ids: str | None, replicas: str | None,
+                engine: str, project_name: str, generated_dir: Path | None, **kwargs: Any) -> Any:
+        stack = build_stack(stack_path, gpus, gpu_ids, replicas, engine, project_name, generated_dir)
+        return function(stack, **kwargs)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="taustack")
+@click.option("--debug", is_flag=True, help="show tracebacks")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Serve, measure and train open models for tool-calling agents."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@with_stack
+def render(stack: lifecycle.Stack) -> None:
+    """Write compose/generated/ from the stack file (only what changed)."""
+
+
+@cli.command()
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="return only when every replica answers and lists every model")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=900, show_default=True,
+              help="seconds to wait for readiness (model pulls included)")
+@with_stack
+def up(stack: lifecycle.Stack, wait: bool, timeout_s: float) -> None:
+    """Render, start the replicas and balancers, pull the spec's models, wait until ready."""
+    lifecycle.up(stack, lifecycle.stderr_console(), wait, timeout_s)
+
+
+@cli.command()
+@click.option("--volumes", is_flag=True, help="also delete the models volume")
+@with_stack
+def down(stack: lifecycle.Stack, volumes: bool) -> None:
+    """Stop and remove every service of the stack (models are kept unless --volumes)."""
+    lifecycle.down(stack, volumes)
+
+
+@cli.command()
+@with_stack
+def status(stack: lifecycle.Stack) -> None:
+    """A row per replica; exit 3 when any replica is not ready."""
+    lifecycle.status(stack, lifecycle.stderr_console())
+
+
+@cli.command()
+@click.argument("model")
+@with_stack
+def pull(stack: lifecycle.Stack, model: str) -> None:
+    """Pull MODEL through one Ollama replica and check that every replica lists it."""
+    group = stack.rendered.group("ollama")
+    if group is None:
+        raise TaustackError("the stack file has no ollama section: nothing to pull into")
+    pull_model([group], model, lifecycle.stderr_console())
+
+
+@cli.command()
+def schema() -> None:
+    """Print the stack file's JSON schema."""
+    click.echo(json.dumps(StackSpec.model_json_schema(), indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: TaustackError -> `Error: ...` with its exit code; tracebacks only with --debug."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        cli.main(args=args, prog_name="taustack", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except TaustackError as exc:
+        if "--debug" in args:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

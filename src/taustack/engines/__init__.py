@@ -1,0 +1,1 @@
+"""One module per engine kind: image, command, health probe, readiness, balancer routes."""

@@ -1,0 +1,46 @@
+"""The rendered compose file: every replica service and the balancer in front of each group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from taustack.engines.base import ReplicaGroup
+from taustack.spec import BalancerSpec
+
+HEADER = (
+    "# Rendered by `taustack render` from serving/stack.yaml: do not edit.\n"
+    "# taustack passes it to docker compose after the root compose.yaml (-f compose.yaml -f this file).\n"
+)
+
+
+def balancer_service(group: ReplicaGroup, settings: BalancerSpec, conf_path: str) -> dict[str, Any]:
+    """nginx with the rendered nginx.conf; curl exists in nginx's Debian image, wget in its Alpine one."""
+    alive = f"http://127.0.0.1:{group.port}/-/alive"
+    nofile = max(8192, settings.worker_connections * 2 + 1024)
+    return {
+        "image": settings.image,
+        "profiles": [group.profile],
+        "restart": "unless-stopped",
+        "command": ["nginx", "-g", "daemon off;"],
+        "volumes": [f"{conf_path}:/etc/nginx/nginx.conf:ro"],
+        "ports": [f"{group.bind}:{group.port}:{group.port}"],
+        "ulimits": {"nofile": {"soft": nofile, "hard": nofile}},
+        "depends_on": {replica.service: {"condition": "service_started"} for replica in group.replicas},
+        "healthcheck": {
+            "test": ["CMD-SHELL", f"curl -fsS -o /dev/null {alive} || wget -q -O /dev/null {alive}"],
+            "interval": "3s",
+            "timeout": "3s",
+            "retries": 5,
+            "start_period": "10s",
+        },
+        "labels": {"io.taustack.engine": group.engine, "io.taustack.role": "balancer"},
+    }
+
+
+def compose_document(services: dict[str, Any], volumes: dict[str, Any]) -> str:
+    document: dict[str, Any] = {"services": services}
+    if volumes:
+        document["volumes"] = volumes
+    return HEADER + yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=120)

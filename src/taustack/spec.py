@@ -1,0 +1,263 @@
+"""The stack file: strict pydantic models and one parse function that turns errors into one line."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from taustack.errors import SpecError
+
+IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@+-]*$", re.IGNORECASE)
+GPU_ID_RE = re.compile(r"^(\d+|GPU-[0-9a-fA-F-]{8,}|MIG-[0-9a-zA-Z/-]{8,})$")
+OLLAMA_MODEL_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._/-]*(:[a-zA-Z0-9._-]+)?$")
+ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+SIZE_RE = re.compile(r"^\d+[kmg]?$")
+
+
+
+class StrictModel(BaseModel):
+    """Base for every section: unknown keys are errors, values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def check_image(value: str) -> str:
+    """An image reference without spaces or shell characters, e.g. `ollama/ollama:0.20.6`."""
+    if not IMAGE_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid image name")
+    return value
+
+
+def check_gpus(value: int | str) -> int | str:
+    """A GPU count, `all` or `cpu`; 0 means cpu."""
+    if isinstance(value, bool):
+        raise ValueError("must be a GPU count, 'all' or 'cpu'")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"{value} is not a GPU count, 'all' or 'cpu'")
+        return value if value > 0 else "cpu"
+    word = value.strip().lower()
+    if word.isdigit():
+        return int(word) if int(word) > 0 else "cpu"
+    if word in ("all", "cpu"):
+        return word
+    raise ValueError(f"{value!r} is not a GPU count, 'all' or 'cpu'")
+
+
+def check_gpu_ids(value: Any) -> list[str]:
+    """GPU indexes or UUIDs, as a list or a comma-separated string; always strings."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise ValueError("must be a list of GPU indexes or UUIDs")
+    ids = [str(item).strip() for item in value]
+    for gpu_id in ids:
+        if not GPU_ID_RE.match(gpu_id):
+            raise ValueError(f"{gpu_id!r} is neither a GPU index nor a GPU UUID")
+    if len(set(ids)) != len(ids):
+        raise ValueError("lists a GPU twice")
+    return ids
+
+
+def check_loopback_bind(value: str) -> str:
+    """A bind address; public ones are refused until balancers can require an auth token."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    if not address.is_loopback:
+        raise ValueError(
+            f"{value} is not a loopback address; public binds need an auth token, which this "
+            "version cannot require yet: keep 127.0.0.1 and reach the stack through an SSH tunnel"
+        )
+    return value
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+ImageRef = Annotated[str, AfterValidator(check_image)]
+GpuWord = Annotated[int | str, BeforeValidator(check_gpus)]
+GpuIds = Annotated[list[str], BeforeValidator(check_gpu_ids)]
+LoopbackBind = Annotated[str, AfterValidator(check_loopback_bind)]
+
+
+class OllamaEnv(StrictModel):
+    """The Ollama engine's settings, rendered as OLLAMA_* variables on every replica."""
+
+    num_parallel: int = Field(4, ge=1, description="OLLAMA_NUM_PARALLEL: requests served at once per model")
+    keep_alive: str = Field("-1", description="OLLAMA_KEEP_ALIVE: how long a model stays loaded (-1: forever)")
+    context_length: int = Field(16384, ge=128, description="OLLAMA_CONTEXT_LENGTH in tokens")
+    max_loaded_models: int = Field(1, ge=1, description="OLLAMA_MAX_LOADED_MODELS per replica")
+    flash_attention: bool = Field(True, description="OLLAMA_FLASH_ATTENTION")
+    max_queue: int = Field(512, ge=1, description="OLLAMA_MAX_QUEUE: queued requests before 503")
+    extra: dict[str, str] = Field(default_factory=dict, description="any other variables, by full name")
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _keep_alive(cls, value: str) -> str:
+        if not re.match(r"^-?\d+(\.\d+)?(ms|s|m|h)?$", value):
+            raise ValueError(f"{value!r} is not a duration such as 5m, 24h or -1")
+        return value
+
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not ENV_NAME_RE.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+        return value
+
+    def variables(self) -> dict[str, str]:
+        """The environment of one replica, in a stable order."""
+        env = {
+            "OLLAMA_NUM_PARALLEL": str(self.num_parallel),
+            "OLLAMA_KEEP_ALIVE": self.keep_alive,
+            "OLLAMA_CONTEXT_LENGTH": str(self.context_length),
+            "OLLAMA_MAX_LOADED_MODELS": str(self.max_loaded_models),
+            "OLLAMA_FLASH_ATTENTION": "1" if self.flash_attention else "0",
+            "OLLAMA_MAX_QUEUE": str(self.max_queue),
+        }
+        env.update(self.extra)
+        return env
+
+
+class OllamaSpec(StrictModel):
+    """Ollama replicas behind one nginx port: a drop-in for a single Ollama."""
+
+    gpus: GpuWord = Field("cpu", description="GPU count (GPUs 0..N-1), 'all', or 'cpu' (0)")
+    gpu_ids: GpuIds = Field(default_factory=list, description="exact GPU indexes or UUIDs")
+    gpus_per_replica: int | None = Field(None, ge=1, description="GPUs each replica gets (default 1)")
+    replicas: int | None = Field(None, ge=1, description="default: one per GPU group, 1 on CPU")
+    image: ImageRef = Field("ollama/ollama:0.20.6", description="the engine image, pinned")
+    env: OllamaEnv = Field(default_factory=OllamaEnv)  # type: ignore[arg-type]
+    models: list[str] = Field(default_factory=list, description="pulled on every replica by `up`")
+    port: Port = Field(11434, description="the balancer's port; replica i listens on port+1+i")
+    bind: LoopbackBind = Field("127.0.0.1", description="address the balancer's port is published on")
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not OLLAMA_MODEL_RE.match(name):
+                raise ValueError(f"{name!r} is not an Ollama model name such as qwen2.5:7b")
+        return value
+
+
+class BalancerSpec(StrictModel):
+    """nginx in front of every replica group: routing, timeouts and limits."""
+
+    image: ImageRef = Field("nginx:1.28.0", description="the nginx image, pinned")
+    read_timeout_s: int = Field(3600, ge=1, description="longest wait for a replica's next bytes")
+    connect_timeout_s: int = Field(5, ge=1, description="time to open a connection to a replica")
+    body_limit: str = Field("64m", description="largest request body (nginx size: 64m, 512k)")
+    worker_connections: int = Field(8192, ge=512, description="connections per nginx worker")
+    keepalive: int = Field(64, ge=0, description="idle upstream connections kept per worker")
+    max_fails: int = Field(1, ge=0, description="failures before a replica is skipped for fail_timeout")
+    fail_timeout_s: int = Field(5, ge=1, description="how long a failed replica is skipped")
+    next_upstream_tries: int = Field(3, ge=1, description="replicas an inference request may try")
+
+    @field_validator("body_limit")
+    @classmethod
+    def _body_limit(cls, value: str) -> str:
+        if not SIZE_RE.match(value.lower()):
+            raise ValueError(f"{value!r} is not an nginx size such as 64m")
+        return value.lower()
+
+
+class StackSpec(StrictModel):
+    """The one declarative file: which engines run, on which GPUs, behind which balancer."""
+
+    ollama: OllamaSpec | None = None
+    balancer: BalancerSpec = Field(default_factory=BalancerSpec)  # type: ignore[arg-type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        """`ollama:` with nothing under it means the section with its defaults."""
+        if isinstance(data, dict):
+            return {key: ({} if value is None else value) for key, value in data.items()}
+        return data
+
+
+def format_validation_error(error: ValidationError, sources: Mapping[str, str]) -> str:
+    """All problems on one line, each as `field: message`, naming the override it came from."""
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-"))
+        field = re.sub(r"\.(int|str|bool|list\[str\])$", "", field)
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        origin = sources.get(field)
+        parts.append(f"{field}: {message}" + (f" (from {origin})" if origin else ""))
+    return "; ".join(dict.fromkeys(parts))
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The raw mapping in a stack file; a missing file or bad YAML is a SpecError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"stack file {path} does not exist") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read stack file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise SpecError(f"{path}{where}: not valid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: the stack file must be a mapping of sections (ollama:, balancer:)")
+    return data
+
+
+def load_stack(path: Path, overrides: Mapping[str, tuple[Any, str]] | None = None) -> StackSpec:
+    """Read, override and validate a stack file. Override keys are dotted (`ollama.gpus`)."""
+    data = read_stack_file(path)
+    sources = apply_overrides(data, overrides or {})
+    try:
+        return StackSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc, sources)) from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: Mapping[str, tuple[Any, str]]) -> dict[str, str]:
+    """Put CLI/Make overrides into the raw mapping; returns field -> the flag that set it.
+
+    A GPU override replaces the file's whole GPU choice: `--gpus` clears `gpu_ids` and the reverse,
+    and `--replicas` alone lets the GPUs per replica follow from it.
+    """
+    sources: dict[str, str] = {}
+    for dotted, (value, flag) in overrides.items():
+        section_name, key = dotted.split(".", 1)
+        section = data.setdefault(section_name, {})
+        if section is None:
+            section = data[section_name] = {}
+        if not isinstance(section, dict):
+            raise SpecError(f"{section_name}: must be a mapping")
+        section[key] = value
+        sources[dotted] = flag
+        if key == "gpus":
+            section.pop("gpu_ids", None)
+        elif key == "gpu_ids":
+            section.pop("gpus", None)
+        if key in ("gpus", "gpu_ids", "replicas") and f"{section_name}.gpus_per_replica" not in overrides:
+            section.pop("gpus_per_replica", None)
+    return sources

@@ -1,0 +1,89 @@
+"""`taustack status`: a row per replica (container, GPUs, ready, models), built from parallel probes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from taustack.compose import ContainerState
+from taustack.engines import ollama
+from taustack.engines.base import ReplicaGroup, ReplicaHealth
+from taustack.health import is_ready
+
+
+@dataclass(frozen=True)
+class ReplicaRow:
+    service: str
+    engine: str
+    gpus: str
+    container: str
+    ready: bool
+    version: str
+    models_on_disk: tuple[str, ...]
+    models_loaded: tuple[str, ...]
+    problem: str
+
+
+def container_label(state: ContainerState | None) -> str:
+    if state is None:
+        return "absent"
+    if state.health:
+        return f"{state.state} ({state.health})"
+    return state.state
+
+
+def build_rows(
+    groups: Sequence[ReplicaGroup],
+    probes: Sequence[ReplicaHealth],
+    containers: dict[str, ContainerState],
+    models: Sequence[str],
+) -> list[ReplicaRow]:
+    by_service = {health.replica.service: health for health in probes}
+    rows = []
+    for group in groups:
+        for replica in group.replicas:
+            health = by_service[replica.service]
+            state = containers.get(replica.service)
+            ready = is_ready(health, models) and state is not None and state.state == "running"
+            problem = ""
+            if state is None or state.state != "running":
+                problem = "container not running"
+            elif not health.answered:
+                problem = health.error
+            elif not ready:
+                problem = "missing " + ", ".join(ollama.missing_models(health, list(models)))
+            rows.append(
+                ReplicaRow(
+                    service=replica.service,
+                    engine=group.engine,
+                    gpus=replica.gpus_label,
+                    container=container_label(state),
+                    ready=ready,
+                    version=health.version,
+                    models_on_disk=health.models_on_disk,
+                    models_loaded=health.models_loaded,
+                    problem=problem,
+                )
+            )
+    return rows
+
+
+def print_table(rows: Sequence[ReplicaRow], console: Console) -> None:
+    table = Table(title="taustack replicas", title_justify="left")
+    for column in ("replica", "engine", "gpus", "container", "ready", "version", "models on disk", "loaded"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.service,
+            row.engine,
+            row.gpus,
+            row.container,
+            "yes" if row.ready else f"[red]no[/red] ({row.problem})",
+            row.version or "-",
+            ", ".join(row.models_on_disk) or "-",
+            ", ".join(row.models_loaded) or "-",
+        )
+    console.print(table)
