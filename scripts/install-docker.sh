@@ -52,6 +52,10 @@ if ! engine_ok; then
     systemctl start docker
   else
     say "starting dockerd (default flags), log in $DOCKERD_LOG"
+    # a dockerd killed earlier leaves its pid file behind, and a new one refuses to start
+    for pidfile in /var/run/docker.pid /run/docker/containerd/containerd.pid; do
+      if [ -s "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then rm -f "$pidfile"; fi
+    done
     nohup dockerd >"$DOCKERD_LOG" 2>&1 &
   fi
   for _ in $(seq 1 120); do engine_ok && break; sleep 0.5; done

@@ -12,7 +12,7 @@ from rich.console import Console
 from taustack.compose import ComposeError, ComposeProject, container_states, run_compose, service_logs
 from taustack.engines import ollama
 from taustack.errors import NotReadyError, TaustackError
-from taustack.health import is_ready, probe_groups, wait_ready
+from taustack.health import probe_groups, wait_ready
 from taustack.pull import pull_model
 from taustack.render import RenderedStack, render_stack, write_files
 from taustack.spec import StackSpec

@@ -11,8 +11,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from taustack.engines import ollama
 from taustack.engines.base import Replica, ReplicaGroup
-from taustack.errors import TaustackError
+from taustack.errors import SpecError, TaustackError
 from taustack.health import probe_groups
+from taustack.spec import OLLAMA_MODEL_RE
 
 PULL_TIMEOUT = httpx.Timeout(None, connect=5.0)
 
@@ -46,6 +47,8 @@ def stream_pull(replica: Replica, model: str, console: Console) -> None:
 
 def pull_model(groups: Sequence[ReplicaGroup], model: str, console: Console) -> None:
     """Pull through the first replica that answers, then check `/api/tags` on every replica."""
+    if not OLLAMA_MODEL_RE.match(model):
+        raise SpecError(f"model: {model!r} is not an Ollama model name such as qwen2.5:7b")
     replicas = [replica for group in groups for replica in group.replicas]
     if not replicas:
         raise TaustackError("the stack has no Ollama replicas to pull into")

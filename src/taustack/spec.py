@@ -143,7 +143,7 @@ class OllamaSpec(StrictModel):
     gpus_per_replica: int | None = Field(None, ge=1, description="GPUs each replica gets (default 1)")
     replicas: int | None = Field(None, ge=1, description="default: one per GPU group, 1 on CPU")
     image: ImageRef = Field("ollama/ollama:0.20.6", description="the engine image, pinned")
-    env: OllamaEnv = Field(default_factory=OllamaEnv)  # type: ignore[arg-type]
+    env: OllamaEnv = Field(default_factory=OllamaEnv)
     models: list[str] = Field(default_factory=list, description="pulled on every replica by `up`")
     port: Port = Field(11434, description="the balancer's port; replica i listens on port+1+i")
     bind: LoopbackBind = Field("127.0.0.1", description="address the balancer's port is published on")
@@ -182,7 +182,7 @@ class StackSpec(StrictModel):
     """The one declarative file: which engines run, on which GPUs, behind which balancer."""
 
     ollama: OllamaSpec | None = None
-    balancer: BalancerSpec = Field(default_factory=BalancerSpec)  # type: ignore[arg-type]
+    balancer: BalancerSpec = Field(default_factory=BalancerSpec)
 
     @model_validator(mode="before")
     @classmethod

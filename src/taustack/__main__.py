@@ -1,0 +1,5 @@
+"""`python -m taustack` runs the CLI."""
+
+from taustack.cli import main
+
+main()

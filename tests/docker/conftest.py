@@ -1,0 +1,103 @@
+"""Docker fixtures: locally built images (no registry) and a running stack of fake Ollama replicas."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, run_cli, write_stack
+
+NGINX_IMAGE = os.environ.get("TAUSTACK_TEST_NGINX_IMAGE", "taustack/nginx:bookworm")
+PYTHON_IMAGE = os.environ.get("TAUSTACK_TEST_PYTHON_IMAGE", "taustack/python:bookworm")
+FAKE_OLLAMA_IMAGE = "taustack-test/fake-ollama:latest"
+
+
+def docker(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}: {result.stderr[-2000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def base_images() -> None:
+    """The Debian-built images (scripts/images-offline.sh); built here if `make test` did not."""
+    missing = docker("image", "inspect", NGINX_IMAGE, PYTHON_IMAGE, check=False).returncode != 0
+    if missing:
+        subprocess.run([str(ROOT / "scripts" / "images-offline.sh")], check=True, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def fake_ollama_image(base_images: None) -> str:
+    docker("build", "-q", "--build-arg", f"BASE_IMAGE={PYTHON_IMAGE}", "-t", FAKE_OLLAMA_IMAGE,
+           str(ROOT / "tests" / "fakes" / "ollama"))
+    return FAKE_OLLAMA_IMAGE
+
+
+@dataclass
+class RunningStack:
+    """A stack started by `taustack up` under its own project name, ports and generated folder."""
+
+    stack_file: Path
+    generated: Path
+    project: str
+    port: int
+    replicas: int
+    up_seconds: float
+
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, "--stack", str(self.stack_file), "--generated-dir", str(self.generated),
+                       "--project-name", self.project, timeout=timeout)
+
+    def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        argv = ["compose", "--project-directory", str(ROOT), "-p", self.project, "-f", str(ROOT / "compose.yaml"),
+                "-f", str(self.generated / "compose.yaml"), "--profile", "*", *args]
+        return docker(*argv, timeout=timeout)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def replica_url(self, index: int) -> str:
+        return f"http://127.0.0.1:{self.port + 1 + index}"
+
+
+@pytest.fixture(scope="module")
+def ollama_stack(tmp_path_factory: pytest.TempPathFactory, fake_ollama_image: str) -> Iterator[RunningStack]:
+    """3 fake Ollama replicas behind the real nginx, started with `taustack up` (models pulled, ready)."""
+    folder = tmp_path_factory.mktemp("ollama-stack")
+    port = 21434
+    stack_file = write_stack(folder / "stack.yaml", {
+        "ollama": {
+            "image": fake_ollama_image, "replicas": 3, "port": port, "models": ["qwen2.5:0.5b"],
+            "env": {"extra": {"FAKE_TOKEN_DELAY_MS": "20", "FAKE_PULL_DELAY_MS": "300"}},
+        },
+        "balancer": {"image": NGINX_IMAGE},
+    })
+    stack = RunningStack(stack_file, folder / "generated", f"taustack-test-{os.getpid()}", port, 3, 0.0)
+    started = time.monotonic()
+    result = stack.cli("up", "--timeout", "180")
+    stack.up_seconds = time.monotonic() - started
+    try:
+        assert result.returncode == 0, f"taustack up failed:\n{result.stdout}\n{result.stderr}"
+        print(f"\n[measure] taustack up -> ready, 3 fake Ollama replicas: {stack.up_seconds:.1f}s")
+        yield stack
+    finally:
+        stack.cli("down", "--volumes", timeout=120)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_stale_test_stacks() -> None:
+    """Containers a killed test run left behind (restart policies bring them back with dockerd)."""
+    result = docker("ps", "-a", "--filter", "label=io.taustack.engine", "--format",
+                    '{{.ID}} {{.Label "com.docker.compose.project"}}', check=False)
+    stale = [line.split()[0] for line in result.stdout.splitlines()
+             if len(line.split()) == 2 and line.split()[1].startswith(("taustack-test-", "taustack-fail-"))]
+    if stale:
+        docker("rm", "-f", *stale, check=False)

@@ -1,0 +1,40 @@
+"""Every golden rendering is valid to the real Compose, and every nginx.conf passes `nginx -t`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.docker.conftest import NGINX_IMAGE, docker
+from tests.helpers import ROOT
+
+GOLDEN = ROOT / "tests" / "golden" / "files"
+CASES = sorted(path.name for path in GOLDEN.iterdir() if path.is_dir())
+
+pytestmark = pytest.mark.docker
+
+
+def test_root_compose_file_is_valid_on_a_clean_clone() -> None:
+    docker("compose", "--project-directory", str(ROOT), "-f", str(ROOT / "compose.yaml"), "--profile", "*",
+           "config", "-q")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_compose_config_accepts_the_rendering(case: str) -> None:
+    docker("compose", "--project-directory", str(ROOT), "-p", "taustack-config-check",
+           "-f", str(ROOT / "compose.yaml"), "-f", str(GOLDEN / case / "compose.yaml"),
+           "--profile", "*", "config", "-q")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_nginx_accepts_the_rendered_conf(case: str, base_images: None) -> None:
+    conf: Path = GOLDEN / case / "nginx" / "ollama.conf"
+    hosts = sorted(set(re.findall(r"server (ollama-\d+):\d+", conf.read_text())))
+    assert hosts
+    add_hosts = [arg for host in hosts for arg in ("--add-host", f"{host}:127.0.0.1")]
+    result = docker("run", "--rm", *add_hosts, "-v", f"{conf}:/etc/nginx/nginx.conf:ro", NGINX_IMAGE,
+                    "nginx", "-t", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr

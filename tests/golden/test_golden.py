@@ -1,0 +1,44 @@
+"""Every rendered file, byte for byte, for several specs. `pytest --update-golden` rewrites them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from taustack.render import render_stack
+from taustack.spec import StackSpec
+from taustack.workspace import Workspace
+from tests.helpers import ROOT
+
+GOLDEN = Path(__file__).parent / "files"
+
+CASES: dict[str, dict[str, object]] = {
+    "cpu": {"ollama": {"gpus": "cpu", "replicas": 2}},
+    "one-gpu": {"ollama": {"gpus": 1, "models": ["qwen2.5:7b"]}},
+    "four-gpus": {"ollama": {"gpus": 4}},
+    "gpu-ids": {"ollama": {"gpu_ids": ["1", "3"], "env": {"num_parallel": 8, "extra": {"OLLAMA_DEBUG": "1"}}}},
+    "two-per-replica": {
+        "ollama": {"gpus": 4, "gpus_per_replica": 2, "port": 21434},
+        "balancer": {"read_timeout_s": 600, "body_limit": "16m", "worker_connections": 4096},
+    },
+}
+
+
+def render_case(name: str) -> dict[str, str]:
+    spec = StackSpec.model_validate(CASES[name])
+    return render_stack(spec, Workspace(ROOT), lambda: ["0", "1", "2", "3"]).files
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rendered_files_match_golden(case: str, update_golden: bool) -> None:
+    files = render_case(case)
+    folder = GOLDEN / case
+    if update_golden:
+        for relative, text in files.items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text)
+    expected = {p.relative_to(folder).as_posix(): p.read_text() for p in folder.rglob("*") if p.is_file()}
+    assert sorted(files) == sorted(expected)
+    for relative, text in files.items():
+        assert text == expected[relative], f"{case}/{relative} differs from the golden file"
