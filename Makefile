@@ -29,7 +29,8 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 setup: $(VENV)/.installed
-	@scripts/install-docker.sh --check || echo "make setup: Docker is needed to run the stack: run 'sudo make docker'"
+	@scripts/install-docker.sh --compose-plugin
+	@scripts/install-docker.sh --check || echo "make setup: Docker Engine is needed to run the stack: run 'sudo make docker'"
 
 docker:
 	scripts/install-docker.sh

