@@ -7,14 +7,19 @@ export DOCKER_BUILDKIT := 0
 export COMPOSE_BAKE := false
 
 # Overrides passed through to taustack: STACK=path GPUS=4|all|cpu GPU_IDS=1,3 REPLICAS=2
-STACK_ARGS = $(if $(STACK),--stack $(STACK)) $(if $(GPUS),--gpus $(GPUS)) \
-             $(if $(GPU_IDS),--gpu-ids $(GPU_IDS)) $(if $(REPLICAS),--replicas $(REPLICAS))
+# (up* targets use serving/stack.yaml unless STACK is given; status and down act on the stack last rendered)
+OVERRIDES = $(if $(GPUS),--gpus $(GPUS)) $(if $(GPU_IDS),--gpu-ids $(GPU_IDS)) $(if $(REPLICAS),--replicas $(REPLICAS))
+STACK_ARGS = $(if $(STACK),--stack $(STACK)) $(OVERRIDES)
 PYTEST_ARGS ?=
 
-.PHONY: help setup docker images-offline images-test test test-unit lint render up up-ollama down status \
-        pull clean
+DEMO_STACK ?= serving/demo.yaml
+UP_STACK = --stack $(or $(STACK),serving/stack.yaml)
+
+.PHONY: help setup docker images images-offline images-test demo test test-unit lint render up up-ollama \
+        up-llamacpp down status pull clean
 
 help:
+	@echo "make demo             the main job: a tiny local model on 2 llama.cpp replicas behind nginx, queried"
 	@echo "make setup            .venv with taustack installed (+ Compose plugin check)"
 	@echo "make test             unit, golden and Docker integration tests"
 	@echo "make up-ollama GPUS=4 Ollama replicas behind nginx on 127.0.0.1:11434 (GPU_IDS=1,3 REPLICAS=2 STACK=...)"
@@ -38,10 +43,27 @@ docker:
 images-offline:
 	scripts/images-offline.sh
 
-# Images the Docker tests use: Debian-built base images (when a Docker Engine is running).
+# Every image taustack builds itself (base images, the llama.cpp engine); none needs a registry.
+images:
+	scripts/images.sh
+
+# Images the Docker tests use (when a Docker Engine is running).
 images-test:
-	@if scripts/install-docker.sh --check 2>/dev/null; then scripts/images-offline.sh; \
+	@if scripts/install-docker.sh --check 2>/dev/null; then scripts/images.sh; \
 	else echo "images-test: no Docker Engine: Docker tests will be skipped"; fi
+
+models/tiny/tiny.gguf: | $(VENV)/.installed
+	$(TAUSTACK) model tiny models/tiny
+
+# The main job, on a fresh machine: Docker (installed when root on Debian/Ubuntu), images, a tiny model,
+# 2 llama.cpp replicas behind nginx on 127.0.0.1:8080, three requests and a summary. The stack stays up.
+demo:
+	@scripts/install-docker.sh
+	@$(MAKE) --no-print-directory setup
+	scripts/images.sh
+	@$(MAKE) --no-print-directory models/tiny/tiny.gguf
+	$(TAUSTACK) up --stack $(DEMO_STACK)
+	$(TAUSTACK) demo --stack $(DEMO_STACK)
 
 test: $(VENV)/.installed images-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -56,8 +78,14 @@ lint: $(VENV)/.installed
 render: $(VENV)/.installed
 	$(TAUSTACK) render $(STACK_ARGS)
 
-up up-ollama: $(VENV)/.installed
-	$(TAUSTACK) up --engine ollama $(STACK_ARGS)
+up: $(VENV)/.installed
+	$(TAUSTACK) up $(UP_STACK) $(OVERRIDES)
+
+up-ollama: $(VENV)/.installed
+	$(TAUSTACK) up --engine ollama $(UP_STACK) $(OVERRIDES)
+
+up-llamacpp: $(VENV)/.installed
+	$(TAUSTACK) up --engine llamacpp $(UP_STACK) $(OVERRIDES)
 
 down: $(VENV)/.installed
 	$(TAUSTACK) down $(STACK_ARGS)

@@ -7,7 +7,9 @@
 #   taustack/nginx:bookworm    the base, CMD nginx -g 'daemon off;' (use as balancer.image)
 #
 # The images are cached as a tarball (docker save) and loaded from it next time.
-# Usage: scripts/images-offline.sh [--rebuild]
+# Usage: scripts/images-offline.sh [--rebuild] [--prefer-registry]
+#   --prefer-registry: first try `FROM debian:bookworm-slim` (no root needed) when a registry is reachable,
+#                      and fall back to mmdebstrap when it is not
 # Env:   TAUSTACK_CACHE_DIR (default /var/cache/taustack)   DEBIAN_MIRROR (default http://deb.debian.org/debian)
 #        EXTRA_CA_CERTS: a .crt file or a folder of them to trust inside the images (TLS-inspecting proxies);
 #                        /usr/local/share/ca-certificates/*.crt of this host are always copied in
@@ -23,7 +25,15 @@ export DEBIAN_FRONTEND=noninteractive DOCKER_BUILDKIT=0
 say() { echo "[images-offline] $*" >&2; }
 have_images() { docker image inspect "${IMAGES[@]}" >/dev/null 2>&1; }
 
-if [ "${1:-}" = "--rebuild" ]; then docker rmi -f "${IMAGES[@]}" >/dev/null 2>&1 || true; rm -f "$TARBALL"; fi
+REBUILD=0 PREFER_REGISTRY=0
+for arg in "$@"; do
+  case "$arg" in
+    --rebuild) REBUILD=1 ;;
+    --prefer-registry) PREFER_REGISTRY=1 ;;
+    *) say "unknown option $arg"; exit 2 ;;
+  esac
+done
+if [ $REBUILD = 1 ]; then docker rmi -f "${IMAGES[@]}" >/dev/null 2>&1 || true; rm -f "$TARBALL"; fi
 if have_images; then say "present: ${IMAGES[*]}"; exit 0; fi
 if [ -s "$TARBALL" ]; then
   say "loading $TARBALL"
@@ -38,6 +48,15 @@ if [ -n "$EXTRA_CA_CERTS" ]; then
   if [ -d "$EXTRA_CA_CERTS" ]; then cp "$EXTRA_CA_CERTS"/*.crt "$certs/"; else cp "$EXTRA_CA_CERTS" "$certs/"; fi
 fi
 
+if [ $PREFER_REGISTRY = 1 ] && ! docker image inspect taustack/base:bookworm >/dev/null 2>&1; then
+  if docker pull -q debian:bookworm-slim >/dev/null 2>&1; then
+    say "building taustack/base:bookworm FROM debian:bookworm-slim"
+    cp "$HERE/docker/offline/base.Dockerfile" "$certs/Dockerfile"
+    docker build -q -t taustack/base:bookworm "$certs" >/dev/null
+  else
+    say "no registry reachable: building from Debian packages with mmdebstrap instead"
+  fi
+fi
 if ! docker image inspect taustack/base:bookworm >/dev/null 2>&1; then
   if ! command -v mmdebstrap >/dev/null; then
     [ "$(id -u)" = 0 ] || { say "mmdebstrap is missing: run as root, or: sudo apt-get install mmdebstrap"; exit 1; }

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from taustack import __version__, lifecycle
+from taustack.engines import ENGINE_KINDS
 from taustack.errors import EXIT_ERROR, TaustackError
 from taustack.pull import pull_model
 from taustack.spec import StackSpec, load_stack
@@ -25,11 +26,12 @@ def stack_options(function: F) -> F:
     """--stack and the overrides Make passes through (STACK, GPUS, GPU_IDS, REPLICAS)."""
     options = [
         click.option("--stack", "stack_path", type=click.Path(path_type=Path), default=None,
-                     help="stack file (default: serving/stack.yaml)"),
+                     help="stack file (default: the one rendered last, else serving/stack.yaml)"),
         click.option("--gpus", default=None, help="GPU count (GPUs 0..N-1), 'all', or 'cpu' (0)"),
         click.option("--gpu-ids", default=None, help="exact GPU indexes or UUIDs, comma-separated"),
         click.option("--replicas", default=None, help="number of replicas"),
-        click.option("--engine", default="ollama", show_default=True, help="the section overrides apply to"),
+        click.option("--engine", type=click.Choice(ENGINE_KINDS), default=None,
+                     help="act on this engine's replicas only; GPU overrides apply to it (default: ollama)"),
         click.option("--project-name", envvar="TAUSTACK_PROJECT", default=DEFAULT_PROJECT, show_default=True,
                      help="compose project name (env TAUSTACK_PROJECT)"),
         click.option("--generated-dir", envvar="TAUSTACK_GENERATED_DIR", type=click.Path(path_type=Path),
@@ -41,7 +43,7 @@ def stack_options(function: F) -> F:
 
 
 def build_stack(
-    stack_path: Path | None, gpus: str | None, gpu_ids: str | None, replicas: str | None, engine: str,
+    stack_path: Path | None, gpus: str | None, gpu_ids: str | None, replicas: str | None, engine: str | None,
     project_name: str, generated_dir: Path | None,
 ) -> lifecycle.Stack:
     """Find the project, load the spec with its overrides, render and write compose/generated/."""
@@ -49,15 +51,17 @@ def build_stack(
         raise click.UsageError("give either --gpus or --gpu-ids, not both")
     workspace = Workspace(find_root(), project_name, generated_dir.resolve() if generated_dir else None)
     overrides: dict[str, tuple[Any, str]] = {}
+    section = engine or "ollama"
     if gpus is not None:
-        overrides[f"{engine}.gpus"] = (gpus, "--gpus/GPUS")
+        overrides[f"{section}.gpus"] = (gpus, "--gpus/GPUS")
     if gpu_ids is not None:
-        overrides[f"{engine}.gpu_ids"] = (gpu_ids, "--gpu-ids/GPU_IDS")
+        overrides[f"{section}.gpu_ids"] = (gpu_ids, "--gpu-ids/GPU_IDS")
     if replicas is not None:
         value: Any = int(replicas) if replicas.strip().lstrip("-").isdigit() else replicas
-        overrides[f"{engine}.replicas"] = (value, "--replicas/REPLICAS")
-    spec = load_stack(stack_path or lifecycle.default_stack_path(workspace), overrides)
-    return lifecycle.render(spec, workspace, lifecycle.stderr_console())
+        overrides[f"{section}.replicas"] = (value, "--replicas/REPLICAS")
+    stack_file = stack_path or workspace.default_stack()
+    spec = load_stack(stack_file, overrides)
+    return lifecycle.render(spec, workspace, lifecycle.stderr_console(), stack_file, engine)
 
 
 def with_stack(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,7 +70,7 @@ def with_stack(function: Callable[..., Any]) -> Callable[..., Any]:
     @stack_options
     @functools.wraps(function)
     def wrapper(stack_path: Path | None, gpus: str | None, gpu_ids: str | None, replicas: str | None,
-                engine: str, project_name: str, generated_dir: Path | None, **kwargs: Any) -> Any:
+                engine: str | None, project_name: str, generated_dir: Path | None, **kwargs: Any) -> Any:
         stack = build_stack(stack_path, gpus, gpu_ids, replicas, engine, project_name, generated_dir)
         return function(stack, **kwargs)
 
@@ -125,6 +129,38 @@ def pull(stack: lifecycle.Stack, model: str) -> None:
     pull_model([group], model, lifecycle.stderr_console())
 
 
+@cli.group()
+def model() -> None:
+    """Make models locally."""
+
+
+@model.command("tiny")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True, help="replace a model already in OUT")
+def model_tiny(out: Path, overwrite: bool) -> None:
+    """A small random Llama model in OUT: HF files (OUT/hf) and a GGUF (OUT/tiny.gguf). Nothing is fetched."""
+    from taustack.tinymodel.build import make_tiny_model
+
+    if (out / "tiny.gguf").exists() and not overwrite:
+        raise TaustackError(f"{out / 'tiny.gguf'} exists: pass --overwrite to replace it")
+    template = (find_root() / "training" / "chat_templates" / "chatml-tools.jinja").read_text(encoding="utf-8")
+    paths = make_tiny_model(out, template)
+    click.echo(f"wrote {paths['hf']}/ (HF: config, safetensors, tokenizer with a tools chat template)", err=True)
+    click.echo(f"wrote {paths['gguf']} (random weights: its words are noise)", err=True)
+
+
+@cli.command()
+@with_stack
+def demo(stack: lifecycle.Stack) -> None:
+    """A chat, a streamed chat and a forced tool call through the llama.cpp balancer, with a summary table."""
+    from taustack.demo import run_demo
+
+    group = stack.rendered.group("llamacpp")
+    if group is None or not group.models:
+        raise TaustackError("the stack file has no llamacpp section: nothing to demo")
+    run_demo(group.balancer_url, group.models[0], lifecycle.stdout_console())
+
+
 @cli.command()
 def schema() -> None:
     """Print the stack file's JSON schema."""
@@ -149,3 +185,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: one line, the traceback only when asked for
+        if "--debug" in args:
+            traceback.print_exc()
+        click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                   err=True)
+        sys.exit(EXIT_ERROR)

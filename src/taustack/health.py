@@ -1,4 +1,4 @@
-"""Probe every replica at once with short timeouts, and wait until a group is ready."""
+"""Probe every replica at once with short timeouts, and wait until the groups are ready."""
 
 from __future__ import annotations
 
@@ -8,37 +8,47 @@ from collections.abc import Sequence
 
 import httpx
 
-from taustack.engines import ollama
+from taustack.engines import get_engine
 from taustack.engines.base import ReplicaGroup, ReplicaHealth
 
-PROBE_TIMEOUT = httpx.Timeout(3.0, connect=1.0)
+PROBE_TIMEOUT = httpx.Timeout(5.0, connect=1.0)
+DEEP_PROBE_TIMEOUT = httpx.Timeout(60.0, connect=1.0)
 
 
-async def probe_all(groups: Sequence[ReplicaGroup]) -> list[ReplicaHealth]:
-    async with httpx.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=False) as client:
-        return list(
-            await asyncio.gather(*(ollama.probe(client, r) for group in groups for r in group.replicas))
-        )
+async def probe_all(groups: Sequence[ReplicaGroup], deep: bool) -> list[ReplicaHealth]:
+    timeout = DEEP_PROBE_TIMEOUT if deep else PROBE_TIMEOUT
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+        probes = [get_engine(g.engine).probe(client, replica, deep) for g in groups for replica in g.replicas]
+        return list(await asyncio.gather(*probes))
 
 
-def probe_groups(groups: Sequence[ReplicaGroup]) -> list[ReplicaHealth]:
-    """One probe of every replica, in parallel."""
-    return asyncio.run(probe_all(groups))
+def probe_groups(groups: Sequence[ReplicaGroup], deep: bool = False) -> list[ReplicaHealth]:
+    """One probe of every replica, in parallel; `deep` asks each engine for a real answer too."""
+    return asyncio.run(probe_all(groups, deep))
+
+
+def missing_models(health: ReplicaHealth, models: Sequence[str]) -> list[str]:
+    return [name for name in models if name not in health.models_on_disk]
 
 
 def is_ready(health: ReplicaHealth, models: Sequence[str]) -> bool:
-    """A replica is ready when it answers and lists every model the spec names."""
-    return health.answered and not ollama.missing_models(health, list(models))
+    """A replica is ready when it answers and lists every model its group must serve."""
+    return health.answered and not missing_models(health, models)
+
+
+def group_models(groups: Sequence[ReplicaGroup]) -> dict[str, tuple[str, ...]]:
+    return {replica.service: group.models for group in groups for replica in group.replicas}
 
 
 def wait_ready(
-    groups: Sequence[ReplicaGroup], models: Sequence[str], timeout_s: float, interval_s: float = 0.5
+    groups: Sequence[ReplicaGroup], timeout_s: float, deep: bool = True, interval_s: float = 0.5
 ) -> tuple[bool, list[ReplicaHealth]]:
     """Probe until every replica is ready or the time is up; returns the last probes."""
+    wanted = group_models(groups)
     deadline = time.monotonic() + timeout_s
     while True:
-        results = probe_groups(groups)
-        if all(is_ready(health, models) for health in results):
+        results = probe_groups(groups, deep)
+        if all(is_ready(health, wanted[health.replica.service]) for health in results):
             return True, results
         if time.monotonic() >= deadline:
             return False, results

@@ -10,11 +10,14 @@ from pathlib import Path
 from rich.console import Console
 
 from taustack.compose import ComposeError, ComposeProject, container_states, run_compose, service_logs
-from taustack.engines import ollama
+from taustack.engines import engine_sections
+from taustack.engines.base import ReplicaGroup
 from taustack.errors import NotReadyError, TaustackError
-from taustack.health import probe_groups, wait_ready
+from taustack.health import missing_models, probe_groups, wait_ready
+from taustack.images import require_local_images
 from taustack.pull import pull_model
 from taustack.render import RenderedStack, render_stack, write_files
+from taustack.render.writer import write_atomic
 from taustack.spec import StackSpec
 from taustack.status import ReplicaRow, build_rows, print_table
 from taustack.workspace import Workspace
@@ -27,30 +30,51 @@ class Stack:
     spec: StackSpec
     workspace: Workspace
     rendered: RenderedStack
+    only: str | None = None
 
     @property
-    def models(self) -> list[str]:
-        return list(self.spec.ollama.models) if self.spec.ollama else []
+    def groups(self) -> tuple[ReplicaGroup, ...]:
+        """The groups this command acts on: all of them, or the one `--engine` names."""
+        return tuple(g for g in self.rendered.groups if self.only is None or g.engine == self.only)
 
     def project(self, all_profiles: bool = False) -> ComposeProject:
         files = [self.workspace.root / "compose.yaml"]
         if self.workspace.compose_file.is_file():
             files.append(self.workspace.compose_file)
-        profiles = ("*",) if all_profiles else self.rendered.profiles
+        profiles = ("*",) if all_profiles else tuple(group.profile for group in self.groups)
         return ComposeProject(self.workspace.root, self.workspace.project, tuple(files), profiles)
 
+    def require_groups(self) -> tuple[ReplicaGroup, ...]:
+        if not self.groups:
+            which = f"no {self.only} section" if self.only else "no engine section (ollama:, llamacpp:)"
+            raise TaustackError(f"the stack file has {which}: nothing to do")
+        return self.groups
 
-def render(spec: StackSpec, workspace: Workspace, console: Console) -> Stack:
+    def preflight(self) -> None:
+        """What can be checked before any container starts: model files and locally built images."""
+        images = [self.spec.balancer.image]
+        for engine, section in engine_sections(self.spec):
+            if any(group.engine == engine.name for group in self.groups):
+                engine.preflight(section, self.workspace)
+                images.append(section.image)
+        require_local_images(images)
+
+
+def render(
+    spec: StackSpec, workspace: Workspace, console: Console, stack_file: Path, only: str | None = None
+) -> Stack:
     """Render the spec and write compose/generated/ (atomically, only what changed)."""
     rendered = render_stack(spec, workspace)
     changed = write_files(workspace.generated_dir, rendered.files)
+    if workspace.default_stack() != stack_file.resolve():
+        write_atomic(workspace.stack_record, f"{stack_file.resolve()}\n")
     where = workspace.generated_dir
     if changed:
         for name in changed:
             console.print(f"rendered {where / name}")
     else:
         console.print(f"{where}: up to date")
-    return Stack(spec, workspace, rendered)
+    return Stack(spec, workspace, rendered, only)
 
 
 def failing_services(project: ComposeProject, services: list[str]) -> list[str]:
@@ -69,9 +93,9 @@ def explain(project: ComposeProject, services: list[str], console: Console) -> N
 
 
 def up(stack: Stack, console: Console, wait: bool, timeout_s: float) -> list[ReplicaRow]:
-    """Start every group; with `wait`, return only when every replica answers and lists every model."""
-    if not stack.rendered.groups:
-        raise TaustackError("the stack file has no engine section (ollama:): nothing to start")
+    """Start the groups; with `wait`, return only when every replica answers and serves its models."""
+    groups = stack.require_groups()
+    stack.preflight()
     project = stack.project()
     started = time.monotonic()
     args = ["up", "-d", "--remove-orphans"]
@@ -80,28 +104,29 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float) -> list[Rep
     try:
         run_compose(project, *args)
     except ComposeError as exc:
-        services = [r.service for g in stack.rendered.groups for r in g.replicas]
-        services += [g.balancer_service for g in stack.rendered.groups]
-        bad = failing_services(project, services)
+        bad = failing_services(project, [service for group in groups for service in group.services])
         explain(project, bad, console)
         named = f": {', '.join(bad)} not healthy" if bad else ""
         raise TaustackError(f"docker compose up failed{named} ({exc})") from None
     if not wait:
         console.print("started; not waiting for readiness (--no-wait): models are not pulled")
         return []
-    for model in stack.models:
-        probes = probe_groups(stack.rendered.groups)
-        if any(ollama.missing_models(health, [model]) for health in probes):
-            pull_model(stack.rendered.groups, model, console)
+    ollama_group = next((group for group in groups if group.engine == "ollama"), None)
+    if ollama_group is not None:
+        probes = probe_groups([ollama_group])
+        for model in ollama_group.models:
+            if any(missing_models(health, [model]) for health in probes):
+                pull_model([ollama_group], model, console)
     remaining = max(1.0, timeout_s - (time.monotonic() - started))
-    ready, probes = wait_ready(stack.rendered.groups, stack.models, remaining)
-    rows = build_rows(stack.rendered.groups, probes, container_states(project), stack.models)
+    ready, probes = wait_ready(groups, remaining)
+    rows = build_rows(groups, probes, container_states(project))
     print_table(rows, console)
     if not ready:
         bad = [row.service for row in rows if not row.ready]
         explain(project, bad, console)
         raise NotReadyError(f"not ready after {int(timeout_s)}s: {', '.join(bad)}")
-    console.print(f"ready in {time.monotonic() - started:.1f}s: {stack.rendered.groups[0].balancer_url}")
+    urls = ", ".join(f"{group.engine} {group.balancer_url}" for group in groups)
+    console.print(f"ready in {time.monotonic() - started:.1f}s: {urls}")
     return rows
 
 
@@ -112,11 +137,10 @@ def down(stack: Stack, volumes: bool) -> None:
 
 def status(stack: Stack, console: Console) -> list[ReplicaRow]:
     """Print a row per replica; raise NotReadyError (exit 3) when any is not ready."""
-    if not stack.rendered.groups:
-        raise TaustackError("the stack file has no engine section (ollama:): nothing to report")
+    groups = stack.require_groups()
     project = stack.project()
-    probes = probe_groups(stack.rendered.groups)
-    rows = build_rows(stack.rendered.groups, probes, container_states(project), stack.models)
+    probes = probe_groups(groups)
+    rows = build_rows(groups, probes, container_states(project))
     print_table(rows, console)
     bad = [row.service for row in rows if not row.ready]
     if bad:
@@ -125,8 +149,10 @@ def status(stack: Stack, console: Console) -> list[ReplicaRow]:
 
 
 def stderr_console() -> Console:
-    return Console(file=sys.stderr)
+    return Console(file=sys.stderr, soft_wrap=True)
 
 
-def default_stack_path(workspace: Workspace) -> Path:
-    return workspace.root / "serving" / "stack.yaml"
+def stdout_console() -> Console:
+    return Console(soft_wrap=True)
+
+

@@ -9,10 +9,10 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from taustack.engines import ollama
-from taustack.engines.base import Replica, ReplicaGroup
+from taustack.engines.base import Replica, ReplicaGroup, describe_http_error
+from taustack.engines.ollama import model_key
 from taustack.errors import SpecError, TaustackError
-from taustack.health import probe_groups
+from taustack.health import missing_models, probe_groups
 from taustack.spec import OLLAMA_MODEL_RE
 
 PULL_TIMEOUT = httpx.Timeout(None, connect=5.0)
@@ -58,9 +58,9 @@ def pull_model(groups: Sequence[ReplicaGroup], model: str, console: Console) -> 
     try:
         stream_pull(answering[0], model, console)
     except httpx.HTTPError as exc:
-        raise TaustackError(f"pull {model} on {answering[0].service}: {ollama.describe_http_error(exc)}") from None
+        raise TaustackError(f"pull {model} on {answering[0].service}: {describe_http_error(exc)}") from None
     results = probe_groups(groups)
-    missing = [health.replica.service for health in results if ollama.missing_models(health, [model])]
+    missing = [health.replica.service for health in results if missing_models(health, [model_key(model)])]
     if missing:
         raise TaustackError(f"{model} is not listed by {', '.join(missing)} after the pull")
     console.print(f"{model}: on every replica ({', '.join(r.service for r in replicas)})")

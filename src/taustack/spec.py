@@ -6,7 +6,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -25,6 +25,7 @@ from taustack.errors import SpecError
 IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@+-]*$", re.IGNORECASE)
 GPU_ID_RE = re.compile(r"^(\d+|GPU-[0-9a-fA-F-]{8,}|MIG-[0-9a-zA-Z/-]{8,})$")
 OLLAMA_MODEL_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._/-]*(:[a-zA-Z0-9._-]+)?$")
+MODEL_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._:/-]*$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 SIZE_RE = re.compile(r"^\d+[kmg]?$")
 
@@ -135,18 +136,23 @@ class OllamaEnv(StrictModel):
         return env
 
 
-class OllamaSpec(StrictModel):
-    """Ollama replicas behind one nginx port: a drop-in for a single Ollama."""
+class ReplicaGroupSpec(StrictModel):
+    """What every engine section shares: replicas on GPUs (or the CPU) behind one nginx port."""
 
     gpus: GpuWord = Field("cpu", description="GPU count (GPUs 0..N-1), 'all', or 'cpu' (0)")
     gpu_ids: GpuIds = Field(default_factory=list, description="exact GPU indexes or UUIDs")
     gpus_per_replica: int | None = Field(None, ge=1, description="GPUs each replica gets (default 1)")
     replicas: int | None = Field(None, ge=1, description="default: one per GPU group, 1 on CPU")
+    bind: LoopbackBind = Field("127.0.0.1", description="address the balancer's port is published on")
+
+
+class OllamaSpec(ReplicaGroupSpec):
+    """Ollama replicas behind one nginx port: a drop-in for a single Ollama."""
+
     image: ImageRef = Field("ollama/ollama:0.20.6", description="the engine image, pinned")
     env: OllamaEnv = Field(default_factory=OllamaEnv)
     models: list[str] = Field(default_factory=list, description="pulled on every replica by `up`")
     port: Port = Field(11434, description="the balancer's port; replica i listens on port+1+i")
-    bind: LoopbackBind = Field("127.0.0.1", description="address the balancer's port is published on")
 
     @field_validator("models")
     @classmethod
@@ -155,6 +161,61 @@ class OllamaSpec(StrictModel):
             if not OLLAMA_MODEL_RE.match(name):
                 raise ValueError(f"{name!r} is not an Ollama model name such as qwen2.5:7b")
         return value
+
+
+class LlamacppSpec(ReplicaGroupSpec):
+    """llama.cpp's server (llama-server): the CPU engine, with layer offload when GPUs are given."""
+
+    model: str = Field(..., description="a GGUF file on this host (relative to the project root), "
+                                        "or volume:NAME.gguf for a file in the llamacpp-models volume")
+    model_name: str | None = Field(None, description="the name clients ask for (default: the file's stem)")
+    image: ImageRef = Field("taustack/llamacpp:0.3.36", description="built by `make images` (llama.cpp "
+                                                                     "from llama-cpp-python 0.3.36's sources)")
+    server: Literal["llama-server", "llama-cpp-python"] = Field(
+        "llama-server", description="llama-server (parallel slots, /metrics, tools from the GGUF's template) or "
+                                    "llama-cpp-python's server (one request at a time; tool_choice forced by grammar)")
+    chat_format: str | None = Field(None, description="llama-cpp-python only: its chat format "
+                                                      "(default chatml-function-calling, which supports tools)")
+    threads: int = Field(2, ge=1, description="CPU threads per replica")
+    context_size: int = Field(8192, ge=128, description="tokens per slot (the server gets context_size x slots)")
+    slots: int | None = Field(None, ge=1, description="requests each replica serves at once "
+                                                      "(llama-server --parallel; default 2; llama-cpp-python: 1)")
+    gpu_layers: int = Field(999, ge=0, description="layers offloaded when the replica has GPUs")
+    port: Port = Field(8080, description="the balancer's port; replica i listens on port+1+i")
+    extra_args: list[str] = Field(default_factory=list, description="more llama-server flags, passed as given")
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        name = value.removeprefix("volume:")
+        if not name.endswith(".gguf") or not name.strip():
+            raise ValueError(f"{value!r} is not a .gguf file")
+        if value.startswith("volume:") and "/" in name:
+            raise ValueError(f"{value!r}: a file in the models volume is named without folders")
+        return value
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name(cls, value: str | None) -> str | None:
+        if value is not None and not MODEL_NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not a model name (letters, digits, . _ - : /)")
+        return value
+
+    @model_validator(mode="after")
+    def _server_options(self) -> LlamacppSpec:
+        if self.server == "llama-cpp-python" and self.slots not in (None, 1):
+            raise ValueError("slots: llama-cpp-python's server serves one request at a time; "
+                             "use server: llama-server for parallel slots")
+        if self.server == "llama-server" and self.chat_format is not None:
+            raise ValueError("chat_format: only llama-cpp-python's server has chat formats; llama-server "
+                             "uses the GGUF's chat template")
+        return self
+
+    def served_name(self) -> str:
+        return self.model_name or Path(self.model.removeprefix("volume:")).stem
+
+    def effective_slots(self) -> int:
+        return self.slots or (2 if self.server == "llama-server" else 1)
 
 
 class BalancerSpec(StrictModel):
@@ -182,6 +243,7 @@ class StackSpec(StrictModel):
     """The one declarative file: which engines run, on which GPUs, behind which balancer."""
 
     ollama: OllamaSpec | None = None
+    llamacpp: LlamacppSpec | None = None
     balancer: BalancerSpec = Field(default_factory=BalancerSpec)
 
     @model_validator(mode="before")
@@ -202,6 +264,9 @@ def format_validation_error(error: ValidationError, sources: Mapping[str, str]) 
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
+        nested = re.match(r"^([a-z_]+): (.*)$", message)
+        if nested and item["type"] == "value_error":  # a check across fields names the field it is about
+            field, message = f"{field}.{nested.group(1)}" if field else nested.group(1), nested.group(2)
         origin = sources.get(field)
         parts.append(f"{field}: {message}" + (f" (from {origin})" if origin else ""))
     return "; ".join(dict.fromkeys(parts))
@@ -224,7 +289,7 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SpecError(f"{path}: the stack file must be a mapping of sections (ollama:, balancer:)")
+        raise SpecError(f"{path}: the stack file must be a mapping of sections (ollama:, llamacpp:, balancer:)")
     return data
 
 

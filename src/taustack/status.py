@@ -9,9 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from taustack.compose import ContainerState
-from taustack.engines import ollama
 from taustack.engines.base import ReplicaGroup, ReplicaHealth
-from taustack.health import is_ready
+from taustack.health import is_ready, missing_models
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,6 @@ def build_rows(
     groups: Sequence[ReplicaGroup],
     probes: Sequence[ReplicaHealth],
     containers: dict[str, ContainerState],
-    models: Sequence[str],
 ) -> list[ReplicaRow]:
     by_service = {health.replica.service: health for health in probes}
     rows = []
@@ -47,14 +45,14 @@ def build_rows(
         for replica in group.replicas:
             health = by_service[replica.service]
             state = containers.get(replica.service)
-            ready = is_ready(health, models) and state is not None and state.state == "running"
+            ready = is_ready(health, group.models) and state is not None and state.state == "running"
             problem = ""
             if state is None or state.state != "running":
                 problem = "container not running"
             elif not health.answered:
                 problem = health.error
             elif not ready:
-                problem = "missing " + ", ".join(ollama.missing_models(health, list(models)))
+                problem = "missing " + ", ".join(missing_models(health, group.models))
             rows.append(
                 ReplicaRow(
                     service=replica.service,

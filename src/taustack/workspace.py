@@ -51,9 +51,26 @@ class Workspace:
         return self.generated_dir / "compose.yaml"
 
     @property
+    def stack_record(self) -> Path:
+        """Which stack file was rendered last: `status` and `down` act on it when --stack is not given."""
+        return self.generated_dir / ".stack-file"
+
+    def default_stack(self) -> Path:
+        try:
+            recorded = Path(self.stack_record.read_text(encoding="utf-8").strip())
+        except OSError:
+            recorded = None
+        if recorded is not None and recorded.is_file():
+            return recorded
+        return self.root / "serving" / "stack.yaml"
+
+    @property
     def templates_dir(self) -> Path:
         return self.root / "nginx"
 
     def from_root(self, path: Path) -> str:
-        """A path as compose resolves it: relative to the project directory (the root)."""
-        return "./" + os.path.relpath(path, self.root)
+        """A path as compose resolves it: relative to the project directory (the root) when inside it."""
+        absolute = path.resolve()
+        if absolute.is_relative_to(self.root.resolve()):
+            return "./" + absolute.relative_to(self.root.resolve()).as_posix()
+        return str(absolute)

@@ -28,10 +28,13 @@ def test_compose_config_accepts_the_rendering(case: str) -> None:
            "--profile", "*", "config", "-q")
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_nginx_accepts_the_rendered_conf(case: str, base_images: None) -> None:
-    conf: Path = GOLDEN / case / "nginx" / "ollama.conf"
-    hosts = sorted(set(re.findall(r"server (ollama-\d+):\d+", conf.read_text())))
+CONFS = sorted(f"{conf.parent.parent.name}/{conf.name}" for conf in GOLDEN.glob("*/nginx/*.conf"))
+
+
+@pytest.mark.parametrize("case_conf", CONFS)
+def test_nginx_accepts_the_rendered_conf(case_conf: str, base_images: None) -> None:
+    conf: Path = GOLDEN / case_conf.split("/")[0] / "nginx" / case_conf.split("/")[1]
+    hosts = sorted(set(re.findall(r"server ([a-z]+-\d+):\d+", conf.read_text())))
     assert hosts
     add_hosts = [arg for host in hosts for arg in ("--add-host", f"{host}:127.0.0.1")]
     result = docker("run", "--rm", *add_hosts, "-v", f"{conf}:/etc/nginx/nginx.conf:ro", NGINX_IMAGE,

@@ -18,6 +18,16 @@ CASES: dict[str, dict[str, object]] = {
     "one-gpu": {"ollama": {"gpus": 1, "models": ["qwen2.5:7b"]}},
     "four-gpus": {"ollama": {"gpus": 4}},
     "gpu-ids": {"ollama": {"gpu_ids": ["1", "3"], "env": {"num_parallel": 8, "extra": {"OLLAMA_DEBUG": "1"}}}},
+    "llamacpp-cpu": {"llamacpp": {"model": "models/tiny/tiny.gguf", "replicas": 2}},
+    "llamacpp-python": {
+        "llamacpp": {"model": "models/tiny/tiny.gguf", "server": "llama-cpp-python", "replicas": 2, "threads": 1,
+                     "context_size": 4096, "model_name": "tiny"},
+        "balancer": {"image": "taustack/nginx:bookworm"},
+    },
+    "llamacpp-gpu-offload": {
+        "llamacpp": {"model": "volume:qwen2.5-7b-instruct-q4_k_m.gguf", "gpu_ids": ["0", "1"], "slots": 8,
+                     "context_size": 16384, "threads": 8, "extra_args": ["--flash-attn", "on"]},
+    },
     "two-per-replica": {
         "ollama": {"gpus": 4, "gpus_per_replica": 2, "port": 21434},
         "balancer": {"read_timeout_s": 600, "body_limit": "16m", "worker_connections": 4096},

@@ -1,10 +1,15 @@
-"""What every engine kind shares: replicas, a replica group, the routes its balancer serves."""
+"""What every engine kind shares: replicas, a replica group, routes, probes, GPU pinning."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
 
 from taustack.errors import SpecError
+from taustack.gpus import Inventory, place_replicas
+from taustack.spec import ReplicaGroupSpec
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class Replica:
 
 @dataclass(frozen=True)
 class Routes:
-    """Which paths a balancer retries on another replica, refuses, and probes for /health."""
+    """Which paths a balancer retries on another replica, refuses (and what to say), probes for /health."""
 
     inference_regex: str
     refused_regex: str
@@ -42,14 +47,18 @@ class Routes:
 
 @dataclass(frozen=True)
 class ReplicaGroup:
-    """Replicas of one engine kind behind one nginx port."""
+    """Replicas of one engine kind behind one nginx port, and the models each must serve to be ready."""
 
     engine: str
-    profile: str
     port: int
     bind: str
     replicas: tuple[Replica, ...]
     routes: Routes
+    models: tuple[str, ...] = ()
+
+    @property
+    def profile(self) -> str:
+        return self.engine
 
     @property
     def balancer_service(self) -> str:
@@ -57,16 +66,11 @@ class ReplicaGroup:
 
     @property
     def balancer_url(self) -> str:
-        host = "127.0.0.1" if self.bind in ("0.0.0.0", "::") else self.bind
-        return f"http://{host}:{self.port}"
+        return f"http://127.0.0.1:{self.port}"
 
-
-def replica_ports(group_port: int, count: int, field: str) -> list[int]:
-    """Replica i listens on group_port+1+i, inside its container and on the host's loopback."""
-    last = group_port + count
-    if last > 65535:
-        raise SpecError(f"{field}: replicas would listen on ports up to {last}, past 65535")
-    return [group_port + 1 + index for index in range(count)]
+    @property
+    def services(self) -> list[str]:
+        return [*(replica.service for replica in self.replicas), self.balancer_service]
 
 
 @dataclass(frozen=True)
@@ -80,3 +84,68 @@ class ReplicaHealth:
     models_on_disk: tuple[str, ...] = ()
     models_loaded: tuple[str, ...] = ()
     error: str = ""
+
+
+class Engine(Protocol):
+    """One engine kind: its compose services, balancer routes, and what "ready" means for it."""
+
+    name: str
+    routes: Routes
+
+    def build_group(self, spec: Any, inventory: Inventory) -> ReplicaGroup: ...
+
+    def services(self, spec: Any, group: ReplicaGroup, workspace: Any) -> dict[str, Any]: ...
+
+    def volumes(self, spec: Any) -> dict[str, Any]: ...
+
+    def preflight(self, spec: Any, workspace: Any) -> None: ...
+
+    async def probe(self, client: httpx.AsyncClient, replica: Replica, deep: bool) -> ReplicaHealth: ...
+
+
+def replica_ports(group_port: int, count: int, field: str) -> list[int]:
+    """Replica i listens on group_port+1+i, inside its container and on the host's loopback."""
+    last = group_port + count
+    if last > 65535:
+        raise SpecError(f"{field}: replicas would listen on ports up to {last}, past 65535")
+    return [group_port + 1 + index for index in range(count)]
+
+
+def place_group(
+    engine: str, spec: ReplicaGroupSpec, port: int, routes: Routes, models: tuple[str, ...], inventory: Inventory
+) -> ReplicaGroup:
+    """Place replicas on GPUs and give each its port."""
+    placement = place_replicas(engine, spec.gpus, spec.gpu_ids, spec.gpus_per_replica, spec.replicas, inventory)
+    ports = replica_ports(port, len(placement), f"{engine}.port")
+    replicas = tuple(
+        Replica(group=engine, index=index, port=replica_port, devices=devices)
+        for index, (replica_port, devices) in enumerate(zip(ports, placement, strict=True))
+    )
+    return ReplicaGroup(engine=engine, port=port, bind=spec.bind, replicas=replicas, routes=routes, models=models)
+
+
+def gpu_reservation(devices: tuple[str, ...]) -> dict[str, Any]:
+    """Compose's way to pin a container to GPUs: device ids as strings, capabilities required."""
+    return {
+        "resources": {
+            "reservations": {
+                "devices": [{"driver": "nvidia", "device_ids": list(devices), "capabilities": ["gpu"]}]
+            }
+        }
+    }
+
+
+def replica_labels(engine: str, replica: Replica) -> dict[str, str]:
+    return {"io.taustack.engine": engine, "io.taustack.replica": str(replica.index),
+            "io.taustack.gpus": replica.gpus_label}
+
+
+def describe_http_error(exc: Exception) -> str:
+    """A short reason for a failed probe: refused, timed out, or the status it answered."""
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"answered {exc.response.status_code}"
+    return type(exc).__name__

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# images.sh: every image taustack builds itself, none needing a container registry.
+#   base images (taustack/base, python, nginx) -> scripts/images-offline.sh --prefer-registry
+#   taustack/llamacpp:0.3.36                   -> docker/llamacpp.Dockerfile (llama.cpp compiled once, cached)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+export DOCKER_BUILDKIT=0
+LLAMACPP_IMAGE=${LLAMACPP_IMAGE:-taustack/llamacpp:0.3.36}
+"$HERE/scripts/images-offline.sh" --prefer-registry
+if docker image inspect "$LLAMACPP_IMAGE" >/dev/null 2>&1 && [ "${1:-}" != "--rebuild" ]; then
+  echo "[images] present: $LLAMACPP_IMAGE" >&2
+else
+  echo "[images] building $LLAMACPP_IMAGE (compiles llama.cpp the first time: 5-10 minutes on 2 cores)" >&2
+  docker build -f "$HERE/docker/llamacpp.Dockerfile" -t "$LLAMACPP_IMAGE" "$HERE/docker"
+fi
