@@ -149,10 +149,10 @@ def status(stack: Stack, console: Console) -> list[ReplicaRow]:
 
 
 def stderr_console() -> Console:
-    return Console(file=sys.stderr, soft_wrap=True)
+    return Console(file=sys.stderr, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
 
 
 def stdout_console() -> Console:
-    return Console(soft_wrap=True)
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
