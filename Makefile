@@ -72,7 +72,7 @@ test-unit: $(VENV)/.installed
 	$(VENV)/bin/pytest -m "not docker" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 
 render: $(VENV)/.installed

@@ -18,7 +18,8 @@ RUN pip download -q --no-deps --no-binary llama-cpp-python "llama-cpp-python==${
  && tar -xzf /src/llama_cpp_python-*.tar.gz -C /src && rm /src/*.tar.gz && mv /src/llama_cpp_python-* /src/llama-cpp-python
 RUN cmake -S /src/llama-cpp-python/vendor/llama.cpp -B /build -DCMAKE_BUILD_TYPE=Release \
       -DGGML_NATIVE=OFF -DBUILD_SHARED_LIBS=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DCMAKE_INSTALL_RPATH=/opt/llama/lib >/dev/null \
+      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+      -DCMAKE_INSTALL_RPATH=/opt/llama/lib >/dev/null \
  && cmake --build /build --target llama-server -j"$(nproc)" \
  && mkdir -p /opt/llama/bin /opt/llama/lib \
  && cp /build/bin/llama-server /opt/llama/bin/ \

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import httpx
 
 from taustack.engines import get_engine
-from taustack.engines.base import ReplicaGroup, ReplicaHealth
+from taustack.engines.base import ReplicaGroup, ReplicaHealth, describe_http_error
 
 PROBE_TIMEOUT = httpx.Timeout(5.0, connect=1.0)
 DEEP_PROBE_TIMEOUT = httpx.Timeout(60.0, connect=1.0)
@@ -20,6 +20,24 @@ async def probe_all(groups: Sequence[ReplicaGroup], deep: bool) -> list[ReplicaH
     async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
         probes = [get_engine(g.engine).probe(client, replica, deep) for g in groups for replica in g.replicas]
         return list(await asyncio.gather(*probes))
+
+
+async def balancer_statuses(groups: Sequence[ReplicaGroup]) -> dict[str, str]:
+    """Each balancer's /health through nginx: "200" when a replica answers behind it, else why not."""
+
+    async def one(client: httpx.AsyncClient, group: ReplicaGroup) -> str:
+        try:
+            return str((await client.get(f"{group.balancer_url}/health")).status_code)
+        except httpx.HTTPError as exc:
+            return describe_http_error(exc)
+
+    async with httpx.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=False) as client:
+        answers = await asyncio.gather(*(one(client, group) for group in groups))
+    return {group.balancer_service: answer for group, answer in zip(groups, answers, strict=True)}
+
+
+def probe_balancers(groups: Sequence[ReplicaGroup]) -> dict[str, str]:
+    return asyncio.run(balancer_statuses(groups))
 
 
 def probe_groups(groups: Sequence[ReplicaGroup], deep: bool = False) -> list[ReplicaHealth]:
@@ -43,12 +61,14 @@ def group_models(groups: Sequence[ReplicaGroup]) -> dict[str, tuple[str, ...]]:
 def wait_ready(
     groups: Sequence[ReplicaGroup], timeout_s: float, deep: bool = True, interval_s: float = 0.5
 ) -> tuple[bool, list[ReplicaHealth]]:
-    """Probe until every replica is ready or the time is up; returns the last probes."""
+    """Probe until every replica is ready and every balancer reaches one, or the time is up."""
     wanted = group_models(groups)
     deadline = time.monotonic() + timeout_s
     while True:
         results = probe_groups(groups, deep)
-        if all(is_ready(health, wanted[health.replica.service]) for health in results):
+        if all(is_ready(health, wanted[health.replica.service]) for health in results) and all(
+            answer == "200" for answer in probe_balancers(groups).values()
+        ):
             return True, results
         if time.monotonic() >= deadline:
             return False, results

@@ -13,7 +13,7 @@ from taustack.compose import ComposeError, ComposeProject, container_states, run
 from taustack.engines import engine_sections
 from taustack.engines.base import ReplicaGroup
 from taustack.errors import NotReadyError, TaustackError
-from taustack.health import missing_models, probe_groups, wait_ready
+from taustack.health import missing_models, probe_balancers, probe_groups, wait_ready
 from taustack.images import require_local_images
 from taustack.pull import pull_model
 from taustack.render import RenderedStack, render_stack, write_files
@@ -119,7 +119,7 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float) -> list[Rep
                 pull_model([ollama_group], model, console)
     remaining = max(1.0, timeout_s - (time.monotonic() - started))
     ready, probes = wait_ready(groups, remaining)
-    rows = build_rows(groups, probes, container_states(project))
+    rows = build_rows(groups, probes, container_states(project), probe_balancers(groups))
     print_table(rows, console)
     if not ready:
         bad = [row.service for row in rows if not row.ready]
@@ -140,7 +140,7 @@ def status(stack: Stack, console: Console) -> list[ReplicaRow]:
     groups = stack.require_groups()
     project = stack.project()
     probes = probe_groups(groups)
-    rows = build_rows(groups, probes, container_states(project))
+    rows = build_rows(groups, probes, container_states(project), probe_balancers(groups))
     print_table(rows, console)
     bad = [row.service for row in rows if not row.ready]
     if bad:

@@ -38,6 +38,7 @@ def build_rows(
     groups: Sequence[ReplicaGroup],
     probes: Sequence[ReplicaHealth],
     containers: dict[str, ContainerState],
+    balancers: dict[str, str],
 ) -> list[ReplicaRow]:
     by_service = {health.replica.service: health for health in probes}
     rows = []
@@ -66,12 +67,21 @@ def build_rows(
                     problem=problem,
                 )
             )
+        answer = balancers.get(group.balancer_service, "not probed")
+        state = containers.get(group.balancer_service)
+        rows.append(
+            ReplicaRow(
+                service=group.balancer_service, engine=group.engine, gpus="-", container=container_label(state),
+                ready=answer == "200", version=group.balancer_url, models_on_disk=(), models_loaded=(),
+                problem="" if answer == "200" else f"/health: {answer}",
+            )
+        )
     return rows
 
 
 def print_table(rows: Sequence[ReplicaRow], console: Console) -> None:
     table = Table(title="taustack replicas", title_justify="left")
-    for column in ("replica", "engine", "gpus", "container", "ready", "version", "models on disk", "loaded"):
+    for column in ("service", "engine", "gpus", "container", "ready", "version / url", "models on disk", "loaded"):
         table.add_column(column)
     for row in rows:
         table.add_row(

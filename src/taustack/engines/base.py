@@ -135,9 +135,32 @@ def gpu_reservation(devices: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def replica_labels(engine: str, replica: Replica) -> dict[str, str]:
-    return {"io.taustack.engine": engine, "io.taustack.replica": str(replica.index),
-            "io.taustack.gpus": replica.gpus_label}
+def replica_service(
+    group: ReplicaGroup, replica: Replica, image: str, health_test: list[str], interval: str, **settings: Any
+) -> dict[str, Any]:
+    """What every replica service has: restart on crash, a loopback port, a healthcheck, labels, GPU pinning.
+
+    `settings` (environment, entrypoint, command, volumes) come first, in the engine's order.
+    """
+    service: dict[str, Any] = {
+        "image": image,
+        "profiles": [group.profile],
+        "restart": "unless-stopped",
+        **settings,
+        "ports": [f"127.0.0.1:{replica.port}:{replica.port}"],
+        "healthcheck": {
+            "test": health_test,
+            "interval": interval,
+            "timeout": "5s",
+            "retries": 5,
+            "start_period": "120s",
+        },
+        "labels": {"io.taustack.engine": group.engine, "io.taustack.replica": str(replica.index),
+                   "io.taustack.gpus": replica.gpus_label},
+    }
+    if replica.devices:
+        service["deploy"] = gpu_reservation(replica.devices)
+    return service
 
 
 def describe_http_error(exc: Exception) -> str:

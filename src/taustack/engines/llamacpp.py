@@ -16,9 +16,8 @@ from taustack.engines.base import (
     ReplicaHealth,
     Routes,
     describe_http_error,
-    gpu_reservation,
     place_group,
-    replica_labels,
+    replica_service,
 )
 from taustack.engines.gguf_check import check_gguf
 from taustack.gpus import Inventory
@@ -74,6 +73,8 @@ class LlamacppEngine:
                 "--model", model, "--model_alias", spec.served_name(), "--host", "0.0.0.0",
                 "--port", str(replica.port), "--n_ctx", str(spec.context_size), "--n_threads", str(spec.threads),
                 "--n_gpu_layers", layers, "--chat_format", spec.chat_format or "chatml-function-calling",
+                # its default ends a running stream whenever another request (a healthcheck too) arrives
+                "--interrupt_requests", "False",
                 *spec.extra_args,
             ]
         slots = spec.effective_slots()
@@ -93,26 +94,10 @@ class LlamacppEngine:
         for replica in group.replicas:
             entrypoint, args = self.command(spec, replica)
             health = f"http://127.0.0.1:{replica.port}{group.routes.health_path}"
-            service: dict[str, Any] = {
-                "image": spec.image,
-                "profiles": [group.profile],
-                "restart": "unless-stopped",
-                **({"entrypoint": entrypoint} if entrypoint else {}),
-                "command": args,
-                "volumes": [mount],
-                "ports": [f"127.0.0.1:{replica.port}:{replica.port}"],
-                "healthcheck": {
-                    "test": ["CMD", "curl", "-fsS", "-o", "/dev/null", health],
-                    "interval": "2s",
-                    "timeout": "5s",
-                    "retries": 5,
-                    "start_period": "120s",
-                },
-                "labels": replica_labels(self.name, replica),
-            }
-            if replica.devices:
-                service["deploy"] = gpu_reservation(replica.devices)
-            services[replica.service] = service
+            services[replica.service] = replica_service(
+                group, replica, spec.image, ["CMD", "curl", "-fsS", "-o", "/dev/null", health], "2s",
+                **({"entrypoint": entrypoint} if entrypoint else {}), command=args, volumes=[mount],
+            )
         return services
 
     def volumes(self, spec: LlamacppSpec) -> dict[str, Any]:

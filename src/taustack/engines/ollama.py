@@ -14,9 +14,8 @@ from taustack.engines.base import (
     ReplicaHealth,
     Routes,
     describe_http_error,
-    gpu_reservation,
     place_group,
-    replica_labels,
+    replica_service,
 )
 from taustack.gpus import Inventory
 from taustack.spec import OllamaSpec
@@ -47,28 +46,14 @@ class OllamaEngine:
 
     def services(self, spec: OllamaSpec, group: ReplicaGroup, workspace: Workspace) -> dict[str, Any]:
         """One service per replica; the image has no curl, so `ollama list` is the healthcheck."""
-        services = {}
-        for replica in group.replicas:
-            service: dict[str, Any] = {
-                "image": spec.image,
-                "profiles": [group.profile],
-                "restart": "unless-stopped",
-                "environment": {"OLLAMA_HOST": f"0.0.0.0:{replica.port}", **spec.env.variables()},
-                "volumes": [f"{MODELS_VOLUME}:/root/.ollama"],
-                "ports": [f"127.0.0.1:{replica.port}:{replica.port}"],
-                "healthcheck": {
-                    "test": ["CMD", "ollama", "list"],
-                    "interval": "3s",
-                    "timeout": "5s",
-                    "retries": 5,
-                    "start_period": "120s",
-                },
-                "labels": replica_labels(self.name, replica),
-            }
-            if replica.devices:
-                service["deploy"] = gpu_reservation(replica.devices)
-            services[replica.service] = service
-        return services
+        return {
+            replica.service: replica_service(
+                group, replica, spec.image, ["CMD", "ollama", "list"], "3s",
+                environment={"OLLAMA_HOST": f"0.0.0.0:{replica.port}", **spec.env.variables()},
+                volumes=[f"{MODELS_VOLUME}:/root/.ollama"],
+            )
+            for replica in group.replicas
+        }
 
     def volumes(self, spec: OllamaSpec) -> dict[str, Any]:
         """One models volume shared by every replica: a pull through one is seen by all."""

@@ -27,7 +27,9 @@ def balancer_service(group: ReplicaGroup, settings: BalancerSpec, conf_path: str
         "volumes": [f"{conf_path}:/etc/nginx/nginx.conf:ro"],
         "ports": [f"{group.bind}:{group.port}:{group.port}"],
         "ulimits": {"nofile": {"soft": nofile, "hard": nofile}},
-        "depends_on": {replica.service: {"condition": "service_started"} for replica in group.replicas},
+        # nginx resolves replica names once, at start: recreating a replica (new address) restarts nginx too
+        "depends_on": {replica.service: {"condition": "service_started", "restart": True}
+                       for replica in group.replicas},
         "healthcheck": {
             "test": ["CMD-SHELL", f"curl -fsS -o /dev/null {alive} || wget -q -O /dev/null {alive}"],
             "interval": "3s",
