@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+import yaml
 
 from tests.docker.conftest import RunningStack
 
@@ -156,13 +157,26 @@ def test_a_crashing_replica_costs_no_request(ollama_stack: RunningStack) -> None
     assert sum(served.values()) > 20
 
 
+def test_recreated_replicas_are_reached_through_the_balancer(ollama_stack: RunningStack) -> None:
+    """A changed spec recreates the replicas (new addresses): nginx must follow, and `up` must say ready."""
+    spec = yaml.safe_load(ollama_stack.stack_file.read_text())
+    spec["ollama"]["env"]["extra"]["FAKE_TOKENS"] = "4"
+    ollama_stack.stack_file.write_text(yaml.safe_dump(spec))
+    result = ollama_stack.cli("up", "--timeout", "120")
+    assert result.returncode == 0, result.stderr
+    with httpx.Client() as client:
+        responses = [chat(client, ollama_stack) for _ in range(6)]
+    assert [response.status_code for response in responses] == [200] * 6
+    assert {response.headers[REPLICA_HEADER] for response in responses} == {"ollama-0", "ollama-1", "ollama-2"}
+
+
 def test_status_exits_3_and_health_fails_when_replicas_are_down(ollama_stack: RunningStack) -> None:
     assert httpx.get(f"{ollama_stack.url}/health", timeout=10).status_code == 200
     ollama_stack.compose("stop", "-t", "1", "ollama-2")
     try:
         result = ollama_stack.cli("status")
         assert result.returncode == 3
-        assert "ollama-2" in result.stderr.strip().splitlines()[-1]
+        assert result.stderr.strip().splitlines()[-1] == "Error: not ready: ollama-2"
         assert httpx.get(f"{ollama_stack.url}/health", timeout=10).status_code == 200
         ollama_stack.compose("stop", "-t", "1", "ollama-0", "ollama-1")
         assert httpx.get(f"{ollama_stack.url}/health", timeout=20).status_code in (502, 503)
