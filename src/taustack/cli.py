@@ -16,6 +16,7 @@ from taustack import __version__, lifecycle
 from taustack.engines import ENGINE_KINDS
 from taustack.errors import EXIT_ERROR, TaustackError
 from taustack.pull import pull_model
+from taustack.secrets_env import MASTER_KEY, ensure_secret, rotate_secret
 from taustack.spec import StackSpec, load_stack
 from taustack.workspace import DEFAULT_PROJECT, Workspace, find_root
 
@@ -30,8 +31,9 @@ def stack_options(function: F) -> F:
         click.option("--gpus", default=None, help="GPU count (GPUs 0..N-1), 'all', or 'cpu' (0)"),
         click.option("--gpu-ids", default=None, help="exact GPU indexes or UUIDs, comma-separated"),
         click.option("--replicas", default=None, help="number of replicas"),
-        click.option("--engine", type=click.Choice(ENGINE_KINDS), default=None,
-                     help="act on this engine's replicas only; GPU overrides apply to it (default: ollama)"),
+        click.option("--engine", type=click.Choice([*ENGINE_KINDS, "gateway"]), default=None,
+                     help="act on this engine's replicas only (gateway: the gateway and every engine); "
+                          "GPU overrides apply to it (default: ollama)"),
         click.option("--project-name", envvar="TAUSTACK_PROJECT", default=DEFAULT_PROJECT, show_default=True,
                      help="compose project name (env TAUSTACK_PROJECT)"),
         click.option("--generated-dir", envvar="TAUSTACK_GENERATED_DIR", type=click.Path(path_type=Path),
@@ -51,7 +53,7 @@ def build_stack(
         raise click.UsageError("give either --gpus or --gpu-ids, not both")
     workspace = Workspace(find_root(), project_name, generated_dir.resolve() if generated_dir else None)
     overrides: dict[str, tuple[Any, str]] = {}
-    section = engine or "ollama"
+    section = engine if engine in ENGINE_KINDS else "ollama"
     if gpus is not None:
         overrides[f"{section}.gpus"] = (gpus, "--gpus/GPUS")
     if gpu_ids is not None:
@@ -127,6 +129,19 @@ def pull(stack: lifecycle.Stack, model: str) -> None:
     if group is None:
         raise TaustackError("the stack file has no ollama section: nothing to pull into")
     pull_model([group], model, lifecycle.stderr_console())
+
+
+@cli.command()
+@click.argument("action", required=False, type=click.Choice(["show", "rotate"]), default="show")
+def key(action: str) -> None:
+    """Print the gateway's master key (made and kept in .env, mode 0600), or rotate it."""
+    env_file = Workspace(find_root()).env_file
+    if action == "rotate":
+        value = rotate_secret(env_file, MASTER_KEY)
+        click.echo(f"rotated {MASTER_KEY} in {env_file}; restart the gateway: taustack up", err=True)
+    else:
+        value = ensure_secret(env_file, MASTER_KEY)
+    click.echo(value)
 
 
 @cli.group()

@@ -33,9 +33,12 @@ class ComposeProject:
     name: str
     files: tuple[Path, ...]
     profiles: tuple[str, ...] = ()
+    env_file: Path | None = None
 
     def argv(self, *args: str) -> list[str]:
         argv = ["docker", "compose", "--project-directory", str(self.root), "-p", self.name]
+        if self.env_file is not None:
+            argv += ["--env-file", str(self.env_file)]
         for file in self.files:
             argv += ["-f", str(file)]
         for profile in self.profiles:

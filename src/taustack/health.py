@@ -22,12 +22,13 @@ async def probe_all(groups: Sequence[ReplicaGroup], deep: bool) -> list[ReplicaH
         return list(await asyncio.gather(*probes))
 
 
-async def balancer_statuses(groups: Sequence[ReplicaGroup]) -> dict[str, str]:
+async def balancer_statuses(groups: Sequence[ReplicaGroup], token: str | None) -> dict[str, str]:
     """Each balancer's /health through nginx: "200" when a replica answers behind it, else why not."""
 
     async def one(client: httpx.AsyncClient, group: ReplicaGroup) -> str:
+        headers = {"Authorization": f"Bearer {token}"} if group.auth and token else {}
         try:
-            return str((await client.get(f"{group.balancer_url}/health")).status_code)
+            return str((await client.get(f"{group.balancer_url}/health", headers=headers)).status_code)
         except httpx.HTTPError as exc:
             return describe_http_error(exc)
 
@@ -36,8 +37,8 @@ async def balancer_statuses(groups: Sequence[ReplicaGroup]) -> dict[str, str]:
     return {group.balancer_service: answer for group, answer in zip(groups, answers, strict=True)}
 
 
-def probe_balancers(groups: Sequence[ReplicaGroup]) -> dict[str, str]:
-    return asyncio.run(balancer_statuses(groups))
+def probe_balancers(groups: Sequence[ReplicaGroup], token: str | None = None) -> dict[str, str]:
+    return asyncio.run(balancer_statuses(groups, token))
 
 
 def probe_groups(groups: Sequence[ReplicaGroup], deep: bool = False) -> list[ReplicaHealth]:
@@ -59,7 +60,8 @@ def group_models(groups: Sequence[ReplicaGroup]) -> dict[str, tuple[str, ...]]:
 
 
 def wait_ready(
-    groups: Sequence[ReplicaGroup], timeout_s: float, deep: bool = True, interval_s: float = 0.5
+    groups: Sequence[ReplicaGroup], timeout_s: float, token: str | None = None, deep: bool = True,
+    interval_s: float = 0.5,
 ) -> tuple[bool, list[ReplicaHealth]]:
     """Probe until every replica is ready and every balancer reaches one, or the time is up."""
     wanted = group_models(groups)
@@ -67,7 +69,7 @@ def wait_ready(
     while True:
         results = probe_groups(groups, deep)
         if all(is_ready(health, wanted[health.replica.service]) for health in results) and all(
-            answer == "200" for answer in probe_balancers(groups).values()
+            answer == "200" for answer in probe_balancers(groups, token).values()
         ):
             return True, results
         if time.monotonic() >= deadline:

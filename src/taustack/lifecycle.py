@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -13,13 +14,15 @@ from taustack.compose import ComposeError, ComposeProject, container_states, run
 from taustack.engines import engine_sections
 from taustack.engines.base import ReplicaGroup
 from taustack.errors import NotReadyError, TaustackError
+from taustack.gateway_check import gateway_url, probe_gateway, wait_gateway
 from taustack.health import missing_models, probe_balancers, probe_groups, wait_ready
 from taustack.images import require_local_images
 from taustack.pull import pull_model
 from taustack.render import RenderedStack, render_stack, write_files
 from taustack.render.writer import write_atomic
+from taustack.secrets_env import API_TOKEN, MASTER_KEY, ensure_secret, environment, read_env
 from taustack.spec import StackSpec
-from taustack.status import ReplicaRow, build_rows, print_table
+from taustack.status import ReplicaRow, build_rows, gateway_row, print_table
 from taustack.workspace import Workspace
 
 
@@ -33,8 +36,31 @@ class Stack:
     only: str | None = None
 
     @property
+    def env_file(self) -> Path:
+        return self.workspace.env_file
+
+    @property
+    def with_gateway(self) -> bool:
+        return self.spec.gateway is not None and self.only in (None, "gateway")
+
+    def api_token(self) -> str | None:
+        return read_env(self.env_file).get(API_TOKEN) or os.environ.get(API_TOKEN)
+
+    def master_key(self) -> str | None:
+        return read_env(self.env_file).get(MASTER_KEY) or os.environ.get(MASTER_KEY)
+
+    def ensure_secrets(self) -> None:
+        """The master key (gateway) and the API token (public binds) exist in .env before compose reads it."""
+        if self.spec.gateway is not None:
+            ensure_secret(self.env_file, MASTER_KEY)
+        if any(group.auth for group in self.rendered.groups):
+            ensure_secret(self.env_file, API_TOKEN)
+
+    @property
     def groups(self) -> tuple[ReplicaGroup, ...]:
         """The groups this command acts on: all of them, or the one `--engine` names."""
+        if self.only == "gateway":
+            return self.rendered.groups
         return tuple(g for g in self.rendered.groups if self.only is None or g.engine == self.only)
 
     def project(self, all_profiles: bool = False) -> ComposeProject:
@@ -42,10 +68,13 @@ class Stack:
         if self.workspace.compose_file.is_file():
             files.append(self.workspace.compose_file)
         profiles = ("*",) if all_profiles else tuple(group.profile for group in self.groups)
-        return ComposeProject(self.workspace.root, self.workspace.project, tuple(files), profiles)
+        if self.with_gateway and not all_profiles:
+            profiles += ("gateway",)
+        return ComposeProject(self.workspace.root, self.workspace.project, tuple(files), profiles,
+                              self.env_file if self.env_file.is_file() else None)
 
     def require_groups(self) -> tuple[ReplicaGroup, ...]:
-        if not self.groups:
+        if not self.groups and not self.with_gateway:
             which = f"no {self.only} section" if self.only else "no engine section (ollama:, llamacpp:)"
             raise TaustackError(f"the stack file has {which}: nothing to do")
         return self.groups
@@ -57,6 +86,8 @@ class Stack:
             if any(group.engine == engine.name for group in self.groups):
                 engine.preflight(section, self.workspace)
                 images.append(section.image)
+        if self.with_gateway and self.spec.gateway is not None:
+            images.append(self.spec.gateway.image)
         require_local_images(images)
 
 
@@ -64,7 +95,7 @@ def render(
     spec: StackSpec, workspace: Workspace, console: Console, stack_file: Path, only: str | None = None
 ) -> Stack:
     """Render the spec and write compose/generated/ (atomically, only what changed)."""
-    rendered = render_stack(spec, workspace)
+    rendered = render_stack(spec, workspace, environment=environment(workspace.env_file))
     changed = write_files(workspace.generated_dir, rendered.files)
     if workspace.default_stack() != stack_file.resolve():
         write_atomic(workspace.stack_record, f"{stack_file.resolve()}\n")
@@ -96,6 +127,7 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float) -> list[Rep
     """Start the groups; with `wait`, return only when every replica answers and serves its models."""
     groups = stack.require_groups()
     stack.preflight()
+    stack.ensure_secrets()
     project = stack.project()
     started = time.monotonic()
     args = ["up", "-d", "--remove-orphans"]
@@ -104,7 +136,8 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float) -> list[Rep
     try:
         run_compose(project, *args)
     except ComposeError as exc:
-        bad = failing_services(project, [service for group in groups for service in group.services])
+        services = [service for group in groups for service in group.services]
+        bad = failing_services(project, services + (["gateway"] if stack.with_gateway else []))
         explain(project, bad, console)
         named = f": {', '.join(bad)} not healthy" if bad else ""
         raise TaustackError(f"docker compose up failed{named} ({exc})") from None
@@ -118,14 +151,22 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float) -> list[Rep
             if any(missing_models(health, [model]) for health in probes):
                 pull_model([ollama_group], model, console)
     remaining = max(1.0, timeout_s - (time.monotonic() - started))
-    ready, probes = wait_ready(groups, remaining)
-    rows = build_rows(groups, probes, container_states(project), probe_balancers(groups))
+    token = stack.api_token()
+    ready, probes = wait_ready(groups, remaining, token)
+    rows = build_rows(groups, probes, container_states(project), probe_balancers(groups, token))
+    if stack.with_gateway and stack.spec.gateway is not None:
+        remaining = max(1.0, timeout_s - (time.monotonic() - started))
+        answer = wait_gateway(stack.spec.gateway, stack.master_key(), remaining) if ready else "not probed"
+        rows.append(gateway_row(stack.spec.gateway, answer, container_states(project)))
+        ready = ready and answer == "ready"
     print_table(rows, console)
     if not ready:
         bad = [row.service for row in rows if not row.ready]
         explain(project, bad, console)
         raise NotReadyError(f"not ready after {int(timeout_s)}s: {', '.join(bad)}")
     urls = ", ".join(f"{group.engine} {group.balancer_url}" for group in groups)
+    if stack.with_gateway and stack.spec.gateway is not None:
+        urls += f", gateway {gateway_url(stack.spec.gateway)}/v1 (key: taustack key)"
     console.print(f"ready in {time.monotonic() - started:.1f}s: {urls}")
     return rows
 
@@ -140,7 +181,11 @@ def status(stack: Stack, console: Console) -> list[ReplicaRow]:
     groups = stack.require_groups()
     project = stack.project()
     probes = probe_groups(groups)
-    rows = build_rows(groups, probes, container_states(project), probe_balancers(groups))
+    containers = container_states(project)
+    rows = build_rows(groups, probes, containers, probe_balancers(groups, stack.api_token()))
+    if stack.with_gateway and stack.spec.gateway is not None:
+        rows.append(gateway_row(stack.spec.gateway, probe_gateway(stack.spec.gateway, None, deep=False),
+                                containers))
     print_table(rows, console)
     bad = [row.service for row in rows if not row.ready]
     if bad:

@@ -11,6 +11,7 @@ from rich.table import Table
 from taustack.compose import ContainerState
 from taustack.engines.base import ReplicaGroup, ReplicaHealth
 from taustack.health import is_ready, missing_models
+from taustack.spec import GatewaySpec
 
 
 @dataclass(frozen=True)
@@ -95,3 +96,13 @@ def print_table(rows: Sequence[ReplicaRow], console: Console) -> None:
             ", ".join(row.models_loaded) or "-",
         )
     console.print(table)
+
+
+def gateway_row(gateway: GatewaySpec, answer: str, containers: dict[str, ContainerState]) -> ReplicaRow:
+    """The gateway's row: alive (and, after `up`, a model answered through it)."""
+    return ReplicaRow(
+        service="gateway", engine="litellm", gpus="-", container=container_label(containers.get("gateway")),
+        ready=answer == "ready", version=f"http://127.0.0.1:{gateway.port}/v1",
+        models_on_disk=tuple(dict.fromkeys(route.name for route in gateway.models)), models_loaded=(),
+        problem="" if answer == "ready" else answer,
+    )

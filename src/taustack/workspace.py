@@ -51,6 +51,12 @@ class Workspace:
         return self.generated_dir / "compose.yaml"
 
     @property
+    def env_file(self) -> Path:
+        """The user's secrets file: the root .env, or TAUSTACK_ENV_FILE (passed to compose as --env-file)."""
+        override = os.environ.get("TAUSTACK_ENV_FILE")
+        return Path(override).resolve() if override else self.root / ".env"
+
+    @property
     def stack_record(self) -> Path:
         """Which stack file was rendered last: `status` and `down` act on it when --stack is not given."""
         return self.generated_dir / ".stack-file"

@@ -50,15 +50,19 @@ class RunningStack:
     port: int
     replicas: int
     up_seconds: float
+    env_file: Path | None = None
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        env = {"TAUSTACK_ENV_FILE": str(self.env_file)} if self.env_file else None
         return run_cli(*args, "--stack", str(self.stack_file), "--generated-dir", str(self.generated),
-                       "--project-name", self.project, timeout=timeout)
+                       "--project-name", self.project, timeout=timeout, env=env)
 
     def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         argv = ["compose", "--project-directory", str(ROOT), "-p", self.project, "-f", str(ROOT / "compose.yaml"),
-                "-f", str(self.generated / "compose.yaml"), "--profile", "*", *args]
-        return docker(*argv, timeout=timeout)
+                "-f", str(self.generated / "compose.yaml"), "--profile", "*"]
+        if self.env_file:
+            argv += ["--env-file", str(self.env_file)]
+        return docker(*argv, *args, timeout=timeout)
 
     @property
     def url(self) -> str:

@@ -45,10 +45,10 @@ def test_bad_overrides_exit_1_with_one_line_naming_the_field(tmp_path: Path, arg
 
 
 def test_bad_stack_file_exits_1(tmp_path: Path) -> None:
-    stack = write_stack(tmp_path / "s.yaml", {"ollama": {"bind": "0.0.0.0"}})
+    stack = write_stack(tmp_path / "s.yaml", {"ollama": {"bind": "everywhere"}})
     result = run_cli("render", "--stack", str(stack), "--generated-dir", str(tmp_path / "gen"))
     assert result.returncode == 1
-    assert result.stderr.startswith("Error: ollama.bind: 0.0.0.0 is not a loopback address")
+    assert result.stderr.startswith("Error: ollama.bind: 'everywhere' is not an IP address")
 
 
 def test_usage_errors_exit_2() -> None:

@@ -9,7 +9,7 @@ import httpx
 
 from taustack.errors import SpecError
 from taustack.gpus import Inventory, place_replicas
-from taustack.spec import ReplicaGroupSpec
+from taustack.spec import ReplicaGroupSpec, is_public
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class ReplicaGroup:
     replicas: tuple[Replica, ...]
     routes: Routes
     models: tuple[str, ...] = ()
+    auth: bool = False
 
     @property
     def profile(self) -> str:
@@ -121,7 +122,8 @@ def place_group(
         Replica(group=engine, index=index, port=replica_port, devices=devices)
         for index, (replica_port, devices) in enumerate(zip(ports, placement, strict=True))
     )
-    return ReplicaGroup(engine=engine, port=port, bind=spec.bind, replicas=replicas, routes=routes, models=models)
+    return ReplicaGroup(engine=engine, port=port, bind=spec.bind, replicas=replicas, routes=routes, models=models,
+                        auth=is_public(spec.bind))
 
 
 def gpu_reservation(devices: tuple[str, ...]) -> dict[str, Any]:

@@ -40,6 +40,11 @@ class BalancerView:
     max_fails: int
     fail_timeout_s: int
     next_upstream_tries: int
+    auth: bool
+    auth_file: str
+
+
+AUTH_FILE = "/tmp/taustack-auth.conf"
 
 
 def balancer_view(group: ReplicaGroup, settings: BalancerSpec) -> BalancerView:
@@ -65,6 +70,8 @@ def balancer_view(group: ReplicaGroup, settings: BalancerSpec) -> BalancerView:
         max_fails=settings.max_fails,
         fail_timeout_s=settings.fail_timeout_s,
         next_upstream_tries=settings.next_upstream_tries,
+        auth=group.auth,
+        auth_file=AUTH_FILE,
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from taustack.engines import engine_sections
 from taustack.engines.base import ReplicaGroup
 from taustack.gpus import Inventory, nvidia_smi_inventory
+from taustack.render import gateway
 from taustack.render.compose_file import balancer_service, compose_document
 from taustack.render.nginx import balancer_view, render_nginx_conf
 from taustack.spec import StackSpec
@@ -20,14 +22,19 @@ class RenderedStack:
 
     groups: tuple[ReplicaGroup, ...]
     files: dict[str, str] = field(default_factory=dict)
+    gateway: bool = False
 
     def group(self, engine: str) -> ReplicaGroup | None:
         return next((group for group in self.groups if group.engine == engine), None)
 
 
 def render_stack(
-    spec: StackSpec, workspace: Workspace, inventory: Inventory = nvidia_smi_inventory
+    spec: StackSpec,
+    workspace: Workspace,
+    inventory: Inventory = nvidia_smi_inventory,
+    environment: Mapping[str, str] | None = None,
 ) -> RenderedStack:
+    """`environment` (the process environment and .env) is only read to check that provider keys are set."""
     groups = []
     files: dict[str, str] = {}
     services: dict[str, Any] = {}
@@ -41,6 +48,12 @@ def render_stack(
         volumes.update(engine.volumes(section))
         conf_path = workspace.from_root(workspace.generated_dir / conf_name)
         services[group.balancer_service] = balancer_service(group, spec.balancer, conf_path)
+    if spec.gateway is not None:
+        gateway.check_routes(spec, spec.gateway, environment or {})
+        by_engine = {group.engine: group for group in groups}
+        files[gateway.CONFIG_FILE] = gateway.config_document(gateway.litellm_config(spec.gateway, by_engine))
+        config_path = workspace.from_root(workspace.generated_dir / gateway.CONFIG_FILE)
+        services[gateway.SERVICE] = gateway.gateway_service(spec.gateway, groups, config_path)
     if services:
         files["compose.yaml"] = compose_document(services, volumes)
-    return RenderedStack(groups=tuple(groups), files=files)
+    return RenderedStack(groups=tuple(groups), files=files, gateway=spec.gateway is not None)
