@@ -18,8 +18,10 @@ PYTHON_IMAGE = os.environ.get("TAUSTACK_TEST_PYTHON_IMAGE", "taustack/python:boo
 FAKE_OLLAMA_IMAGE = "taustack-test/fake-ollama:latest"
 
 
-def docker(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+def docker(*args: str, timeout: float = 300, check: bool = True,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False,
+                            env={**os.environ, **(env or {})})
     if check and result.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}: {result.stderr[-2000:]}")
     return result

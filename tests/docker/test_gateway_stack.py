@@ -34,9 +34,9 @@ def gateway_stack(tmp_path_factory: pytest.TempPathFactory, fake_ollama_image: s
     env_file = folder / ".env"
     env_file.write_text("# the user's own lines stay as they are\nFAKE_PROVIDER_KEY=sk-fake-provider\n")
     spec = {
+        # public binds: both balancers require the API token, and the gateway sends it
         "ollama": {"image": fake_ollama_image, "replicas": 2, "port": 25434, "models": ["qwen2.5:0.5b"],
-                   "env": {"extra": {"FAKE_TOKEN_DELAY_MS": "60"}}},
-        # a public bind: the llama.cpp balancer now requires the API token, and the gateway sends it
+                   "bind": "0.0.0.0", "env": {"extra": {"FAKE_TOKEN_DELAY_MS": "60"}}},
         "llamacpp": {"model": str(model / "tiny.gguf"), "model_name": "tiny", "server": "llama-cpp-python",
                      "replicas": 2, "threads": 1, "context_size": 2048, "port": 28280, "bind": "0.0.0.0"},
         "gateway": {"port": 24000, "models": [
@@ -166,9 +166,29 @@ def test_unknown_model_is_a_clear_4xx(gateway_stack: RunningStack) -> None:
 
 
 def test_ollama_client_against_the_ollama_balancer(gateway_stack: RunningStack) -> None:
-    answer = ollama.Client(host="http://127.0.0.1:25434").chat(
+    headers = {"Authorization": f"Bearer {api_token(gateway_stack)}"}
+    answer = ollama.Client(host="http://127.0.0.1:25434", headers=headers).chat(
         model="qwen2.5:0.5b", messages=[{"role": "user", "content": "hi"}])
     assert answer.message.content
+    with pytest.raises(ollama.ResponseError) as refused:
+        ollama.Client(host="http://127.0.0.1:25434").chat(model="qwen2.5:0.5b",
+                                                          messages=[{"role": "user", "content": "hi"}])
+    assert refused.value.status_code == 401
+
+
+def test_the_litellm_call_tau2_bench_makes(gateway_stack: RunningStack) -> None:
+    """tau2 calls litellm.completion(model=..., api_base=..., api_key=...): run that call with real litellm."""
+    script = ("import litellm, os; r = litellm.completion(model='openai/qwen', api_base='http://127.0.0.1:24000/v1',"
+              " api_key=os.environ['LITELLM_MASTER_KEY'], messages=[{'role': 'user', 'content': 'hi'}],"
+              " tools=[{'type': 'function', 'function': {'name': 'get_order', 'parameters': {'type': 'object',"
+              " 'properties': {'order_id': {'type': 'string'}}}}}]); print(r.choices[0].finish_reason)")
+    result = gateway_stack.compose("exec", "-T", "gateway", "python3", "-c", script)
+    assert result.stdout.strip().splitlines()[-1] == "tool_calls", result.stderr
+
+
+def test_gateway_metrics_are_scrapeable_without_the_key(gateway_stack: RunningStack) -> None:
+    metrics = httpx.get(f"{GATEWAY}/metrics/", timeout=10)
+    assert metrics.status_code == 200 and "litellm_" in metrics.text
 
 
 def test_episodes_keep_their_replica_through_the_gateway(gateway_stack: RunningStack) -> None:

@@ -28,6 +28,24 @@ CASES: dict[str, dict[str, object]] = {
         "llamacpp": {"model": "volume:qwen2.5-7b-instruct-q4_k_m.gguf", "gpu_ids": ["0", "1"], "slots": 8,
                      "context_size": 16384, "threads": 8, "extra_args": ["--flash-attn", "on"]},
     },
+    "gateway-all-routes": {
+        "ollama": {"gpus": 2, "models": ["qwen2.5:7b"], "bind": "0.0.0.0"},
+        "llamacpp": {"model": "models/tiny/tiny.gguf", "model_name": "tiny"},
+        "gateway": {
+            "workers": 2,
+            "models": [
+                {"name": "qwen2.5-7b", "engine": "ollama", "model": "qwen2.5:7b"},
+                {"name": "qwen2.5-7b", "engine": "together", "model": "Qwen/Qwen2.5-7B-Instruct-Turbo"},
+                {"name": "tiny", "engine": "llamacpp", "model": "tiny"},
+                {"name": "gpt-4.1", "engine": "openai", "model": "gpt-4.1"},
+                {"name": "claude", "engine": "anthropic", "model": "claude-sonnet-4-5"},
+                {"name": "local-vllm", "engine": "openai-compatible", "model": "served-name",
+                 "api_base": "http://10.0.0.5:8000/v1", "api_key_env": "REMOTE_VLLM_KEY"},
+            ],
+            "fallbacks": {"qwen2.5-7b": ["gpt-4.1"]},
+            "router": {"timeout_s": 7200, "num_retries": 1},
+        },
+    },
     "two-per-replica": {
         "ollama": {"gpus": 4, "gpus_per_replica": 2, "port": 21434},
         "balancer": {"read_timeout_s": 600, "body_limit": "16m", "worker_connections": 4096},
@@ -37,7 +55,8 @@ CASES: dict[str, dict[str, object]] = {
 
 def render_case(name: str) -> dict[str, str]:
     spec = StackSpec.model_validate(CASES[name])
-    return render_stack(spec, Workspace(ROOT), lambda: ["0", "1", "2", "3"]).files
+    keys = {"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "x", "TOGETHERAI_API_KEY": "x", "REMOTE_VLLM_KEY": "x"}
+    return render_stack(spec, Workspace(ROOT), lambda: ["0", "1", "2", "3"], keys).files
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

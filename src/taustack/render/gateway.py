@@ -96,11 +96,10 @@ def litellm_config(gateway: GatewaySpec, groups: Mapping[str, ReplicaGroup]) -> 
             "drop_params": router.drop_params,
             "request_timeout": router.timeout_s,
             "callbacks": ["taustack_gateway.affinity", "prometheus"],
-        },
-        "general_settings": {
-            "master_key": f"os.environ/{MASTER_KEY}",
+            # Prometheus scrapes it on the compose network; the published port is loopback by default
             "require_auth_for_metrics_endpoint": False,
         },
+        "general_settings": {"master_key": f"os.environ/{MASTER_KEY}"},
     }
     if gateway.fallbacks:
         config["router_settings"]["fallbacks"] = [{name: targets} for name, targets in gateway.fallbacks.items()]
