@@ -74,6 +74,8 @@ class Stack:
                               self.env_file if self.env_file.is_file() else None)
 
     def require_groups(self) -> tuple[ReplicaGroup, ...]:
+        if self.only == "gateway" and self.spec.gateway is None:
+            raise TaustackError("the stack file has no gateway section: nothing to do")
         if not self.groups and not self.with_gateway:
             which = f"no {self.only} section" if self.only else "no engine section (ollama:, llamacpp:)"
             raise TaustackError(f"the stack file has {which}: nothing to do")
