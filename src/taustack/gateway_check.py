@@ -7,7 +7,7 @@ import time
 import httpx
 
 from taustack.engines.base import describe_http_error
-from taustack.spec import GatewaySpec
+from taustack.spec_gateway import GatewaySpec
 
 
 def gateway_url(gateway: GatewaySpec) -> str:

@@ -13,7 +13,7 @@ from taustack.engines.base import Replica, ReplicaGroup, describe_http_error
 from taustack.engines.ollama import model_key
 from taustack.errors import SpecError, TaustackError
 from taustack.health import missing_models, probe_groups
-from taustack.spec import OLLAMA_MODEL_RE
+from taustack.spec_types import OLLAMA_MODEL_RE
 
 PULL_TIMEOUT = httpx.Timeout(None, connect=5.0)
 

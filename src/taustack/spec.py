@@ -2,97 +2,28 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from taustack.errors import SpecError
-
-IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@+-]*$", re.IGNORECASE)
-GPU_ID_RE = re.compile(r"^(\d+|GPU-[0-9a-fA-F-]{8,}|MIG-[0-9a-zA-Z/-]{8,})$")
-OLLAMA_MODEL_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._/-]*(:[a-zA-Z0-9._-]+)?$")
-MODEL_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._:/-]*$")
-ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-SIZE_RE = re.compile(r"^\d+[kmg]?$")
-
-
-
-class StrictModel(BaseModel):
-    """Base for every section: unknown keys are errors, values are not coerced across types."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-def check_image(value: str) -> str:
-    """An image reference without spaces or shell characters, e.g. `ollama/ollama:0.20.6`."""
-    if not IMAGE_RE.match(value):
-        raise ValueError(f"{value!r} is not a valid image name")
-    return value
-
-
-def check_gpus(value: int | str) -> int | str:
-    """A GPU count, `all` or `cpu`; 0 means cpu."""
-    if isinstance(value, bool):
-        raise ValueError("must be a GPU count, 'all' or 'cpu'")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"{value} is not a GPU count, 'all' or 'cpu'")
-        return value if value > 0 else "cpu"
-    word = value.strip().lower()
-    if word.isdigit():
-        return int(word) if int(word) > 0 else "cpu"
-    if word in ("all", "cpu"):
-        return word
-    raise ValueError(f"{value!r} is not a GPU count, 'all' or 'cpu'")
-
-
-def check_gpu_ids(value: Any) -> list[str]:
-    """GPU indexes or UUIDs, as a list or a comma-separated string; always strings."""
-    if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
-    if not isinstance(value, list):
-        raise ValueError("must be a list of GPU indexes or UUIDs")
-    ids = [str(item).strip() for item in value]
-    for gpu_id in ids:
-        if not GPU_ID_RE.match(gpu_id):
-            raise ValueError(f"{gpu_id!r} is neither a GPU index nor a GPU UUID")
-    if len(set(ids)) != len(ids):
-        raise ValueError("lists a GPU twice")
-    return ids
-
-
-def check_bind(value: str) -> str:
-    """An IP address to publish a port on; anything but loopback makes the balancer require a token."""
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an IP address") from None
-    return value
-
-
-def is_public(bind: str) -> bool:
-    return not ipaddress.ip_address(bind).is_loopback
-
-
-Port = Annotated[int, Field(ge=1, le=65535)]
-ImageRef = Annotated[str, AfterValidator(check_image)]
-GpuWord = Annotated[int | str, BeforeValidator(check_gpus)]
-GpuIds = Annotated[list[str], BeforeValidator(check_gpu_ids)]
-BindAddress = Annotated[str, AfterValidator(check_bind)]
+from taustack.spec_gateway import GatewaySpec
+from taustack.spec_types import (
+    ENV_NAME_RE,
+    MODEL_NAME_RE,
+    OLLAMA_MODEL_RE,
+    SIZE_RE,
+    BindAddress,
+    GpuIds,
+    GpuWord,
+    ImageRef,
+    Port,
+    StrictModel,
+)
 
 
 class OllamaEnv(StrictModel):
@@ -215,85 +146,6 @@ class LlamacppSpec(ReplicaGroupSpec):
 
     def effective_slots(self) -> int:
         return self.slots or (2 if self.server == "llama-server" else 1)
-
-
-GatewayEngine = Literal["ollama", "llamacpp", "openai", "anthropic", "together", "openai-compatible"]
-PROVIDER_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "together": "TOGETHERAI_API_KEY"}
-
-
-class GatewayRoute(StrictModel):
-    """One deployment behind a public model name; several with one name form a load-balanced group."""
-
-    name: str = Field(..., description="the public model name clients ask for")
-    engine: GatewayEngine = Field(..., description="a local engine section, or an external provider")
-    model: str = Field(..., description="the model's name at that engine or provider")
-    api_base: str | None = Field(None, description="openai-compatible: the server's URL (ending in /v1)")
-    api_key_env: str | None = Field(None, description="variable holding the provider's key (never the key)")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not MODEL_NAME_RE.match(value):
-            raise ValueError(f"{value!r} is not a model name (letters, digits, . _ - : /)")
-        return value
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _key_env(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME_RE.match(value):
-            raise ValueError("is not an environment variable name: give the variable's name, never the key itself")
-        return value
-
-    @model_validator(mode="after")
-    def _provider_fields(self) -> GatewayRoute:
-        if self.engine == "openai-compatible" and not self.api_base:
-            raise ValueError("api_base: an openai-compatible route needs the server's URL")
-        if self.api_base is not None and not re.match(r"^https?://[^\s]+$", self.api_base):
-            raise ValueError(f"api_base: {self.api_base!r} is not an http(s) URL")
-        if self.engine in ("ollama", "llamacpp") and (self.api_base or self.api_key_env):
-            raise ValueError("api_base: routes to local engines take their address from the stack")
-        return self
-
-    def key_variable(self) -> str | None:
-        return self.api_key_env or PROVIDER_KEYS.get(self.engine)
-
-
-class RouterSpec(StrictModel):
-    """LiteLLM's router, with defaults for long agent episodes."""
-
-    timeout_s: int = Field(3600, ge=1, description="a whole request, streaming included (episodes are long)")
-    num_retries: int = Field(2, ge=0, description="retries of connection errors and 5xx before any token")
-    allowed_fails: int = Field(3, ge=0, description="failures in a minute before a deployment cools down")
-    cooldown_s: int = Field(30, ge=0, description="how long a failing deployment is left out")
-    drop_params: bool = Field(True, description="drop OpenAI parameters an engine does not know")
-
-
-class GatewaySpec(StrictModel):
-    """LiteLLM on one OpenAI-compatible port, in front of every engine and external provider."""
-
-    image: ImageRef = Field("taustack/gateway:1.106.2", description="built by `make images` from litellm[proxy]"
-                                                                     " 1.106.2 (the official image works too)")
-    port: Port = Field(4000, description="the gateway's port")
-    bind: BindAddress = Field("127.0.0.1", description="address the port is published on")
-    workers: int = Field(1, ge=1, le=64, description="proxy worker processes")
-    models: list[GatewayRoute] = Field(..., min_length=1, description="public names and where they route")
-    fallbacks: dict[str, list[str]] = Field(default_factory=dict, description="public name -> names to try next")
-    router: RouterSpec = Field(default_factory=RouterSpec)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> GatewaySpec:
-        names = {route.name for route in self.models}
-        seen: set[tuple[str, str, str, str | None]] = set()
-        for route in self.models:
-            key = (route.name, route.engine, route.model, route.api_base)
-            if key in seen:
-                raise ValueError(f"models: {route.name!r} lists the same deployment twice")
-            seen.add(key)
-        for name, targets in self.fallbacks.items():
-            for target in [name, *targets]:
-                if target not in names:
-                    raise ValueError(f"fallbacks: {target!r} is not a model name of the gateway")
-        return self
 
 
 class BalancerSpec(StrictModel):

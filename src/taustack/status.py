@@ -11,7 +11,7 @@ from rich.table import Table
 from taustack.compose import ContainerState
 from taustack.engines.base import ReplicaGroup, ReplicaHealth
 from taustack.health import is_ready, missing_models
-from taustack.spec import GatewaySpec
+from taustack.spec_gateway import GatewaySpec
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import yaml
 from taustack.engines.base import ReplicaGroup
 from taustack.errors import SpecError
 from taustack.secrets_env import API_TOKEN, MASTER_KEY
-from taustack.spec import GatewayRoute, GatewaySpec, StackSpec
+from taustack.spec import StackSpec
+from taustack.spec_gateway import GatewayRoute, GatewaySpec
 
 SERVICE = "gateway"
 CONFIG_FILE = "litellm.yaml"

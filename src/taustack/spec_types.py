@@ -1,0 +1,81 @@
+"""Shared pieces of the stack file's models: strict base, validated scalar types, name patterns."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@+-]*$", re.IGNORECASE)
+GPU_ID_RE = re.compile(r"^(\d+|GPU-[0-9a-fA-F-]{8,}|MIG-[0-9a-zA-Z/-]{8,})$")
+OLLAMA_MODEL_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._/-]*(:[a-zA-Z0-9._-]+)?$")
+MODEL_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._:/-]*$")
+ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+SIZE_RE = re.compile(r"^\d+[kmg]?$")
+
+
+
+class StrictModel(BaseModel):
+    """Base for every section: unknown keys are errors, values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def check_image(value: str) -> str:
+    """An image reference without spaces or shell characters, e.g. `ollama/ollama:0.20.6`."""
+    if not IMAGE_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid image name")
+    return value
+
+
+def check_gpus(value: int | str) -> int | str:
+    """A GPU count, `all` or `cpu`; 0 means cpu."""
+    if isinstance(value, bool):
+        raise ValueError("must be a GPU count, 'all' or 'cpu'")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"{value} is not a GPU count, 'all' or 'cpu'")
+        return value if value > 0 else "cpu"
+    word = value.strip().lower()
+    if word.isdigit():
+        return int(word) if int(word) > 0 else "cpu"
+    if word in ("all", "cpu"):
+        return word
+    raise ValueError(f"{value!r} is not a GPU count, 'all' or 'cpu'")
+
+
+def check_gpu_ids(value: Any) -> list[str]:
+    """GPU indexes or UUIDs, as a list or a comma-separated string; always strings."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise ValueError("must be a list of GPU indexes or UUIDs")
+    ids = [str(item).strip() for item in value]
+    for gpu_id in ids:
+        if not GPU_ID_RE.match(gpu_id):
+            raise ValueError(f"{gpu_id!r} is neither a GPU index nor a GPU UUID")
+    if len(set(ids)) != len(ids):
+        raise ValueError("lists a GPU twice")
+    return ids
+
+
+def check_bind(value: str) -> str:
+    """An IP address to publish a port on; anything but loopback makes the balancer require a token."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
+def is_public(bind: str) -> bool:
+    return not ipaddress.ip_address(bind).is_loopback
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+ImageRef = Annotated[str, AfterValidator(check_image)]
+GpuWord = Annotated[int | str, BeforeValidator(check_gpus)]
+GpuIds = Annotated[list[str], BeforeValidator(check_gpu_ids)]
+BindAddress = Annotated[str, AfterValidator(check_bind)]
