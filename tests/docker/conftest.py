@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,24 +75,33 @@ class RunningStack:
         return f"http://127.0.0.1:{self.port + 1 + index}"
 
 
+def start_stack(folder: Path, name: str, spec: dict[str, Any], port: int, replicas: int,
+                env_file: Path | None = None, timeout: int = 180) -> RunningStack:
+    """`taustack up` a stack under its own project name, generated folder and ports; timed."""
+    stack_file = write_stack(folder / "stack.yaml", spec)
+    stack = RunningStack(stack_file, folder / "generated", f"taustack-test-{name}-{os.getpid()}", port, replicas,
+                         0.0, env_file)
+    started = time.monotonic()
+    result = stack.cli("up", "--timeout", str(timeout))
+    stack.up_seconds = time.monotonic() - started
+    if result.returncode != 0:
+        stack.cli("down", "--volumes")
+        raise AssertionError(f"taustack up failed:\n{result.stderr[-4000:]}")
+    return stack
+
+
 @pytest.fixture(scope="module")
 def ollama_stack(tmp_path_factory: pytest.TempPathFactory, fake_ollama_image: str) -> Iterator[RunningStack]:
     """3 fake Ollama replicas behind the real nginx, started with `taustack up` (models pulled, ready)."""
-    folder = tmp_path_factory.mktemp("ollama-stack")
-    port = 21434
-    stack_file = write_stack(folder / "stack.yaml", {
+    spec = {
         "ollama": {
-            "image": fake_ollama_image, "replicas": 3, "port": port, "models": ["qwen2.5:0.5b"],
+            "image": fake_ollama_image, "replicas": 3, "port": 21434, "models": ["qwen2.5:0.5b"],
             "env": {"extra": {"FAKE_TOKEN_DELAY_MS": "20", "FAKE_PULL_DELAY_MS": "300"}},
         },
         "balancer": {"image": NGINX_IMAGE},
-    })
-    stack = RunningStack(stack_file, folder / "generated", f"taustack-test-{os.getpid()}", port, 3, 0.0)
-    started = time.monotonic()
-    result = stack.cli("up", "--timeout", "180")
-    stack.up_seconds = time.monotonic() - started
+    }
+    stack = start_stack(tmp_path_factory.mktemp("ollama-stack"), "ollama", spec, 21434, 3)
     try:
-        assert result.returncode == 0, f"taustack up failed:\n{result.stdout}\n{result.stderr}"
         print(f"\n[measure] taustack up -> ready, 3 fake Ollama replicas: {stack.up_seconds:.1f}s")
         yield stack
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import ollama
 import openai
 import pytest
 
-from tests.docker.conftest import NGINX_IMAGE, RunningStack
+from tests.docker.conftest import NGINX_IMAGE, RunningStack, start_stack
 from tests.helpers import run_cli, write_stack
 
 pytestmark = pytest.mark.docker
@@ -47,14 +46,8 @@ def gateway_stack(tmp_path_factory: pytest.TempPathFactory, fake_ollama_image: s
         ]},
         "balancer": {"image": NGINX_IMAGE},
     }
-    stack_file = write_stack(folder / "stack.yaml", spec)
-    stack = RunningStack(stack_file, folder / "generated", f"taustack-test-gw-{os.getpid()}", 25434, 2, 0.0,
-                         env_file)
-    started = time.monotonic()
-    result = stack.cli("up", "--timeout", "240")
-    stack.up_seconds = time.monotonic() - started
+    stack = start_stack(folder, "gw", spec, 25434, 2, env_file, timeout=240)
     try:
-        assert result.returncode == 0, f"taustack up failed:\n{result.stderr[-4000:]}"
         print(f"\n[measure] taustack up -> ready, gateway + 2 fake Ollama + 2 llama.cpp: {stack.up_seconds:.1f}s")
         yield stack
     finally:

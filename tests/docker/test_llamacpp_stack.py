@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +12,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.docker.conftest import RunningStack
-from tests.helpers import ROOT, run_cli, write_stack
+from tests.docker.conftest import RunningStack, start_stack
+from tests.helpers import ROOT, run_cli
 
 pytestmark = pytest.mark.docker
 
@@ -42,24 +41,12 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "tiny.gguf"
 
 
-def start_stack(folder: Path, name: str, spec: dict[str, object], port: int) -> RunningStack:
-    stack_file = write_stack(folder / "stack.yaml", spec)
-    stack = RunningStack(stack_file, folder / "generated", f"taustack-test-{name}-{os.getpid()}", port, 2, 0.0)
-    started = time.monotonic()
-    result = stack.cli("up", "--timeout", "180")
-    stack.up_seconds = time.monotonic() - started
-    if result.returncode != 0:
-        stack.cli("down")
-        raise AssertionError(f"taustack up failed:\n{result.stderr}")
-    return stack
-
-
 @pytest.fixture(scope="module")
 def demo_stack(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, base_images: None) -> Iterator[RunningStack]:
     """serving/demo.yaml as `make demo` runs it, on a test port, with a model made for this test."""
     spec = yaml.safe_load((ROOT / "serving" / "demo.yaml").read_text())
     spec["llamacpp"].update(model=str(tiny_model), port=28080)
-    stack = start_stack(tmp_path_factory.mktemp("demo-stack"), "demo", spec, 28080)
+    stack = start_stack(tmp_path_factory.mktemp("demo-stack"), "demo", spec, 28080, 2)
     print(f"\n[measure] taustack up -> ready, 2 llama.cpp replicas: {stack.up_seconds:.1f}s")
     try:
         yield stack
@@ -139,7 +126,7 @@ def test_llama_server_replicas_answer_and_stream(tmp_path: Path, tiny_model: Pat
     spec = {"llamacpp": {"model": str(tiny_model), "model_name": "tiny", "replicas": 2, "threads": 1,
                          "context_size": 1024, "port": 28180},
             "balancer": {"image": "taustack/nginx:bookworm"}}
-    stack = start_stack(tmp_path, "llama-server", spec, 28180)
+    stack = start_stack(tmp_path, "llama-server", spec, 28180, 2)
     try:
         replicas = {chat(stack).headers[REPLICA_HEADER] for _ in range(6)}
         assert replicas == {"llamacpp-0", "llamacpp-1"}
