@@ -176,6 +176,29 @@ def demo(stack: lifecycle.Stack) -> None:
     run_demo(group.balancer_url, group.models[0], lifecycle.stdout_console())
 
 
+@cli.command("plan")
+@click.argument("model_ref", metavar="MODEL")
+@click.option("--gpus", "gpu_count", type=click.IntRange(min=1), required=True, help="GPUs to use")
+@click.option("--gpu-mem", type=click.FloatRange(min=1), required=True, help="memory per GPU, in GB (GiB)")
+@click.option("--context", type=click.IntRange(min=1), default=32768, show_default=True,
+              help="tokens per sequence (vLLM's --max-model-len)")
+@click.option("--utilization", type=click.FloatRange(0.1, 1.0), default=0.9, show_default=True,
+              help="vLLM's --gpu-memory-utilization")
+@click.option("--quantization", type=click.Choice(["fp8", "int8", "awq", "gptq", "int4"]), default=None,
+              help="weight quantization (default: the model's dtype)")
+@click.option("--gpus-per-node", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--min-seqs", "min_sequences", type=click.IntRange(min=1), default=4, show_default=True,
+              help="a layout fits when a replica holds this many sequences of the full context")
+@click.option("--json", "as_json", is_flag=True, help="print the layouts as JSON")
+def plan_command(model_ref: str, gpu_count: int, gpu_mem: float, context: int, utilization: float,
+                 quantization: str | None, gpus_per_node: int, min_sequences: int, as_json: bool) -> None:
+    """The TP/PP/DP layouts of MODEL (a config.json, its folder, or a model in the HF cache) on the GPUs."""
+    from taustack.plan_report import print_plan
+
+    print_plan(model_ref, gpu_count, gpu_mem, context, utilization, quantization, gpus_per_node, min_sequences,
+               as_json)
+
+
 @cli.command()
 def schema() -> None:
     """Print the stack file's JSON schema."""
