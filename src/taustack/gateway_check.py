@@ -20,7 +20,7 @@ def probe_gateway(gateway: GatewaySpec, key: str | None, deep: bool) -> str:
     try:
         with httpx.Client(timeout=httpx.Timeout(60.0, connect=2.0), trust_env=False) as client:
             client.get(f"{url}/health/liveliness").raise_for_status()
-            local = [route for route in gateway.models if route.engine in ("ollama", "llamacpp")]
+            local = [route for route in gateway.models if route.engine in ("ollama", "llamacpp", "vllm")]
             if deep and local:
                 body = {"model": local[0].name, "messages": [{"role": "user", "content": "ready?"}], "max_tokens": 1}
                 answer = client.post(f"{url}/v1/chat/completions", json=body,

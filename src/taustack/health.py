@@ -47,6 +47,9 @@ def probe_groups(groups: Sequence[ReplicaGroup], deep: bool = False) -> list[Rep
 
 
 def missing_models(health: ReplicaHealth, models: Sequence[str]) -> list[str]:
+    """Models a replica does not list; "*" means the engine hides its list (vLLM with an API key)."""
+    if "*" in health.models_on_disk:
+        return []
     return [name for name in models if name not in health.models_on_disk]
 
 

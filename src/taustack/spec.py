@@ -17,13 +17,12 @@ from taustack.spec_types import (
     MODEL_NAME_RE,
     OLLAMA_MODEL_RE,
     SIZE_RE,
-    BindAddress,
-    GpuIds,
-    GpuWord,
     ImageRef,
     Port,
+    ReplicaGroupSpec,
     StrictModel,
 )
+from taustack.spec_vllm import VllmSpec
 
 
 class OllamaEnv(StrictModel):
@@ -64,16 +63,6 @@ class OllamaEnv(StrictModel):
         }
         env.update(self.extra)
         return env
-
-
-class ReplicaGroupSpec(StrictModel):
-    """What every engine section shares: replicas on GPUs (or the CPU) behind one nginx port."""
-
-    gpus: GpuWord = Field("cpu", description="GPU count (GPUs 0..N-1), 'all', or 'cpu' (0)")
-    gpu_ids: GpuIds = Field(default_factory=list, description="exact GPU indexes or UUIDs")
-    gpus_per_replica: int | None = Field(None, ge=1, description="GPUs each replica gets (default 1)")
-    replicas: int | None = Field(None, ge=1, description="default: one per GPU group, 1 on CPU")
-    bind: BindAddress = Field("127.0.0.1", description="address the balancer's port is published on")
 
 
 class OllamaSpec(ReplicaGroupSpec):
@@ -174,6 +163,7 @@ class StackSpec(StrictModel):
 
     ollama: OllamaSpec | None = None
     llamacpp: LlamacppSpec | None = None
+    vllm: VllmSpec | None = None
     gateway: GatewaySpec | None = None
     balancer: BalancerSpec = Field(default_factory=BalancerSpec)
 

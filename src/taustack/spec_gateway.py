@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from taustack.spec_types import ENV_NAME_RE, MODEL_NAME_RE, BindAddress, ImageRef, Port, StrictModel
 
-GatewayEngine = Literal["ollama", "llamacpp", "openai", "anthropic", "together", "openai-compatible"]
+GatewayEngine = Literal["ollama", "llamacpp", "vllm", "openai", "anthropic", "together", "openai-compatible"]
 PROVIDER_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "together": "TOGETHERAI_API_KEY"}
 
 
@@ -42,7 +42,7 @@ class GatewayRoute(StrictModel):
             raise ValueError("api_base: an openai-compatible route needs the server's URL")
         if self.api_base is not None and not re.match(r"^https?://[^\s]+$", self.api_base):
             raise ValueError(f"api_base: {self.api_base!r} is not an http(s) URL")
-        if self.engine in ("ollama", "llamacpp") and (self.api_base or self.api_key_env):
+        if self.engine in ("ollama", "llamacpp", "vllm") and (self.api_base or self.api_key_env):
             raise ValueError("api_base: routes to local engines take their address from the stack")
         return self
 

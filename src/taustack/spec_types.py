@@ -79,3 +79,13 @@ ImageRef = Annotated[str, AfterValidator(check_image)]
 GpuWord = Annotated[int | str, BeforeValidator(check_gpus)]
 GpuIds = Annotated[list[str], BeforeValidator(check_gpu_ids)]
 BindAddress = Annotated[str, AfterValidator(check_bind)]
+
+
+class ReplicaGroupSpec(StrictModel):
+    """What every engine section shares: replicas on GPUs (or the CPU) behind one nginx port."""
+
+    gpus: GpuWord = Field("cpu", description="GPU count (GPUs 0..N-1), 'all', or 'cpu' (0)")
+    gpu_ids: GpuIds = Field(default_factory=list, description="exact GPU indexes or UUIDs")
+    gpus_per_replica: int | None = Field(None, ge=1, description="GPUs each replica gets (default 1)")
+    replicas: int | None = Field(None, ge=1, description="default: one per GPU group, 1 on CPU")
+    bind: BindAddress = Field("127.0.0.1", description="address the balancer's port is published on")

@@ -46,6 +46,17 @@ CASES: dict[str, dict[str, object]] = {
             "router": {"timeout_s": 7200, "num_retries": 1},
         },
     },
+    "vllm-replicated": {
+        "vllm": {"model": "Qwen/Qwen2.5-7B-Instruct", "served_model_name": "qwen2.5-7b", "gpus": 8,
+                 "tensor_parallel": 2, "max_model_len": 32768, "max_num_seqs": 64, "tool_call_parser": "hermes",
+                 "lora_modules": {"tau2-sft": "/adapters/tau2-sft"}, "api_key_env": "VLLM_KEY"},
+        "gateway": {"models": [{"name": "qwen2.5-7b", "engine": "vllm", "model": "qwen2.5-7b"}]},
+    },
+    "vllm-public-pp": {
+        "vllm": {"model": "meta-llama/Llama-3.1-70B-Instruct", "gpu_ids": ["0", "1", "2", "3"],
+                 "tensor_parallel": 2, "pipeline_parallel": 2, "bind": "0.0.0.0", "quantization": "fp8",
+                 "reasoning_parser": "deepseek_r1", "tool_call_parser": "llama3_json", "hf_cache": "/data/hf"},
+    },
     "two-per-replica": {
         "ollama": {"gpus": 4, "gpus_per_replica": 2, "port": 21434},
         "balancer": {"read_timeout_s": 600, "body_limit": "16m", "worker_connections": 4096},

@@ -7,9 +7,10 @@ from typing import Any
 from taustack.engines.base import Engine
 from taustack.engines.llamacpp import LlamacppEngine
 from taustack.engines.ollama import OllamaEngine
+from taustack.engines.vllm import VllmEngine
 from taustack.spec import StackSpec
 
-ENGINE_KINDS: tuple[str, ...] = ("ollama", "llamacpp")
+ENGINE_KINDS: tuple[str, ...] = ("ollama", "llamacpp", "vllm")
 
 
 def get_engine(name: str) -> Engine:
@@ -17,6 +18,8 @@ def get_engine(name: str) -> Engine:
         return OllamaEngine()
     if name == "llamacpp":
         return LlamacppEngine()
+    if name == "vllm":
+        return VllmEngine()
     raise KeyError(name)
 
 

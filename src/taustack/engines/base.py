@@ -9,8 +9,7 @@ import httpx
 
 from taustack.errors import SpecError
 from taustack.gpus import Inventory, place_replicas
-from taustack.spec import ReplicaGroupSpec
-from taustack.spec_types import is_public
+from taustack.spec_types import ReplicaGroupSpec, is_public
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ def engine_models(spec: StackSpec) -> dict[str, set[str]]:
         served["ollama"] = {name if ":" in name else f"{name}:latest" for name in spec.ollama.models}
     if spec.llamacpp is not None:
         served["llamacpp"] = {spec.llamacpp.served_name()}
+    if spec.vllm is not None:
+        served["vllm"] = {spec.vllm.served_name()}
     return served
 
 
@@ -39,7 +41,7 @@ def check_routes(spec: StackSpec, gateway: GatewaySpec, environment: Mapping[str
     served = engine_models(spec)
     for index, route in enumerate(gateway.models):
         field = f"gateway.models.{index}"
-        if route.engine in ("ollama", "llamacpp"):
+        if route.engine in ("ollama", "llamacpp", "vllm"):
             if route.engine not in served:
                 raise SpecError(f"{field}.engine: the stack has no {route.engine} section for {route.name!r}")
             wanted = route.model if route.engine != "ollama" or ":" in route.model else f"{route.model}:latest"
@@ -51,7 +53,8 @@ def check_routes(spec: StackSpec, gateway: GatewaySpec, environment: Mapping[str
             raise SpecError(f"{field}.api_key_env: {variable} is not set (in the environment or .env)")
 
 
-def litellm_params(route: GatewayRoute, groups: Mapping[str, ReplicaGroup]) -> dict[str, Any]:
+def litellm_params(route: GatewayRoute, groups: Mapping[str, ReplicaGroup],
+                   engine_keys: Mapping[str, str]) -> dict[str, Any]:
     if route.engine == "ollama":
         group = groups["ollama"]
         params: dict[str, Any] = {"model": f"ollama_chat/{route.model}",
@@ -60,22 +63,29 @@ def litellm_params(route: GatewayRoute, groups: Mapping[str, ReplicaGroup]) -> d
         group = groups["llamacpp"]
         params = {"model": f"openai/{route.model}", "api_base": f"http://{group.balancer_service}:{group.port}/v1",
                   "api_key": "no-key"}
+    elif route.engine == "vllm":
+        group = groups["vllm"]
+        params = {"model": f"hosted_vllm/{route.model}",
+                  "api_base": f"http://{group.balancer_service}:{group.port}/v1"}
     else:
         params = {"model": f"{EXTERNAL_PREFIX[route.engine]}/{route.model}"}
         if route.api_base:
             params["api_base"] = route.api_base
-    if route.engine in ("ollama", "llamacpp") and groups[route.engine].auth:
+    if route.engine in ("ollama", "llamacpp", "vllm") and groups[route.engine].auth:
         params["api_key"] = f"os.environ/{API_TOKEN}"
+    elif route.engine in engine_keys:  # an engine's own key (vLLM's --api-key)
+        params["api_key"] = f"os.environ/{engine_keys[route.engine]}"
     variable = route.key_variable()
     if variable:
         params["api_key"] = f"os.environ/{variable}"
     return params
 
 
-def litellm_config(gateway: GatewaySpec, groups: Mapping[str, ReplicaGroup]) -> dict[str, Any]:
+def litellm_config(gateway: GatewaySpec, groups: Mapping[str, ReplicaGroup],
+                   engine_keys: Mapping[str, str] | None = None) -> dict[str, Any]:
     router = gateway.router
     config: dict[str, Any] = {
-        "model_list": [{"model_name": route.name, "litellm_params": litellm_params(route, groups)}
+        "model_list": [{"model_name": route.name, "litellm_params": litellm_params(route, groups, engine_keys or {})}
                        for route in gateway.models],
         "router_settings": {
             "routing_strategy": "simple-shuffle",
@@ -112,8 +122,10 @@ def config_document(config: dict[str, Any]) -> str:
     return header + yaml.safe_dump(config, sort_keys=False, width=120)
 
 
-def gateway_service(gateway: GatewaySpec, groups: Sequence[ReplicaGroup], config_path: str) -> dict[str, Any]:
-    key_variables = sorted({v for route in gateway.models if (v := route.key_variable())})
+def gateway_service(gateway: GatewaySpec, groups: Sequence[ReplicaGroup], config_path: str,
+                    engine_keys: Mapping[str, str] | None = None) -> dict[str, Any]:
+    key_variables = sorted({v for route in gateway.models if (v := route.key_variable())}
+                           | set((engine_keys or {}).values()))
     environment = {MASTER_KEY: f"${{{MASTER_KEY}:?run: taustack key}}", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     environment.update({name: f"${{{name}:-}}" for name in key_variables})
     if any(group.auth for group in groups):

@@ -51,9 +51,11 @@ def render_stack(
     if spec.gateway is not None:
         gateway.check_routes(spec, spec.gateway, environment or {})
         by_engine = {group.engine: group for group in groups}
-        files[gateway.CONFIG_FILE] = gateway.config_document(gateway.litellm_config(spec.gateway, by_engine))
+        keys = {"vllm": spec.vllm.api_key_env} if spec.vllm is not None and spec.vllm.api_key_env else {}
+        config = gateway.litellm_config(spec.gateway, by_engine, keys)
+        files[gateway.CONFIG_FILE] = gateway.config_document(config)
         config_path = workspace.from_root(workspace.generated_dir / gateway.CONFIG_FILE)
-        services[gateway.SERVICE] = gateway.gateway_service(spec.gateway, groups, config_path)
+        services[gateway.SERVICE] = gateway.gateway_service(spec.gateway, groups, config_path, keys)
     if services:
         files["compose.yaml"] = compose_document(services, volumes)
     return RenderedStack(groups=tuple(groups), files=files, gateway=spec.gateway is not None)

@@ -1,0 +1,128 @@
+"""The vLLM engine: replicas of TP x PP x DP GPUs behind nginx, whose unprotected paths stay inside."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from taustack.engines.base import (
+    Replica,
+    ReplicaGroup,
+    ReplicaHealth,
+    Routes,
+    describe_http_error,
+    place_group,
+    replica_service,
+)
+from taustack.errors import SpecError
+from taustack.gpus import Inventory
+from taustack.planner import find_config, layout_problem, shape_from_config
+from taustack.spec_vllm import VllmSpec
+from taustack.workspace import Workspace
+
+HF_CACHE = "/root/.cache/huggingface"
+
+
+def check_layout(spec: VllmSpec) -> str | None:
+    """Refuse a TP/PP the model cannot take, when its config.json is on this host; None when unchecked."""
+    try:
+        path = Path(spec.config) if spec.config else find_config(spec.model)
+    except SpecError:
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise SpecError(f"vllm.config: {path} is not a readable config.json") from None
+    shape = shape_from_config(spec.model, config)
+    problem = layout_problem(shape, spec.tensor_parallel, spec.pipeline_parallel)
+    if problem:
+        field = "tensor_parallel" if problem.startswith("TP") else "pipeline_parallel"
+        raise SpecError(f"vllm.{field}: {problem}")
+    return str(path)
+
+
+class VllmEngine:
+    name = "vllm"
+    routes = Routes(
+        inference_regex=r"^/v1/(chat/completions|completions|embeddings)$",
+        # only the OpenAI API and health leave the compose network: vLLM's /metrics, /invocations, /pause,
+        # /tokenize, /sleep ... are unauthenticated even with --api-key
+        refused_regex=r"^/(?!v1/|health$|version$)",
+        refused_hint=json.dumps({"error": "not exposed by the balancer: only /v1/*, /health and /version are"}),
+        health_path="/health",
+    )
+
+    def build_group(self, spec: VllmSpec, inventory: Inventory) -> ReplicaGroup:
+        size = spec.replica_size()
+        if spec.gpus != "cpu" or spec.gpu_ids:
+            count = len(spec.gpu_ids) if spec.gpu_ids else (len(inventory()) if spec.gpus == "all" else int(spec.gpus))
+            if count % size:
+                raise SpecError(f"vllm.gpus: {count} GPUs leave {count % size} idle: each replica takes "
+                                f"TP x PP x DP = {size}")
+            spec = spec.model_copy(update={"gpus_per_replica": size})
+        check_layout(spec)
+        return place_group(self.name, spec, spec.port, self.routes, (spec.served_name(),), inventory)
+
+    def preflight(self, spec: VllmSpec, workspace: Workspace) -> None:
+        """The layout was checked at render; the weights download inside the container (HF cache volume)."""
+
+    def command(self, spec: VllmSpec, replica: Replica) -> list[str]:
+        """`vllm serve` arguments (the image's entrypoint is `vllm serve`: the model comes first)."""
+        args = [spec.model, "--served-model-name", spec.served_name(), "--host", "0.0.0.0",
+                "--port", str(replica.port), "--tensor-parallel-size", str(spec.tensor_parallel),
+                "--pipeline-parallel-size", str(spec.pipeline_parallel),
+                "--data-parallel-size", str(spec.data_parallel),
+                "--gpu-memory-utilization", str(spec.gpu_memory_utilization)]
+        optional = {"--max-model-len": spec.max_model_len, "--max-num-seqs": spec.max_num_seqs,
+                    "--quantization": spec.quantization, "--chat-template": spec.chat_template,
+                    "--reasoning-parser": spec.reasoning_parser}
+        for flag, value in optional.items():
+            if value is not None:
+                args += [flag, str(value)]
+        if spec.tool_call_parser:
+            args += ["--enable-auto-tool-choice", "--tool-call-parser", spec.tool_call_parser]
+        if spec.enable_prefix_caching:
+            args.append("--enable-prefix-caching")
+        if spec.enable_lora or spec.lora_modules:
+            args.append("--enable-lora")
+        if spec.lora_modules:
+            args += ["--lora-modules", *(f"{name}={path}" for name, path in spec.lora_modules.items())]
+        return [*args, *spec.extra_args]
+
+    def services(self, spec: VllmSpec, group: ReplicaGroup, workspace: Workspace) -> dict[str, Any]:
+        environment = {"HF_TOKEN": "${HF_TOKEN:-}"}
+        if spec.api_key_env:
+            environment["VLLM_API_KEY"] = f"${{{spec.api_key_env}:?set {spec.api_key_env} in .env}}"
+        cache = spec.hf_cache if "/" not in spec.hf_cache else workspace.from_root(Path(spec.hf_cache).expanduser())
+        services = {}
+        for replica in group.replicas:
+            health = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{replica.port}/health')"
+            service = replica_service(
+                group, replica, spec.image, ["CMD", "python3", "-c", health], "10s",
+                command=self.command(spec, replica), environment=environment, volumes=[f"{cache}:{HF_CACHE}"],
+                ipc="host", ulimits={"memlock": {"soft": -1, "hard": -1}, "stack": 67108864},
+            )
+            service["healthcheck"]["start_period"] = "900s"  # a large model downloads and loads first
+            services[replica.service] = service
+        return services
+
+    def volumes(self, spec: VllmSpec) -> dict[str, Any]:
+        return {} if "/" in spec.hf_cache else {spec.hf_cache: {}}
+
+    async def probe(self, client: httpx.AsyncClient, replica: Replica, deep: bool = False) -> ReplicaHealth:
+        """/health, then /version and /v1/models (which need the API key when one is set: 401 still answers)."""
+        started = time.perf_counter()
+        try:
+            (await client.get(f"{replica.host_url}/health")).raise_for_status()
+            version = (await client.get(f"{replica.host_url}/version")).json().get("version", "")
+            listed = await client.get(f"{replica.host_url}/v1/models")
+            # with --api-key the list is hidden (401): the replica answers, its models are not known
+            names = tuple(str(m["id"]) for m in listed.json().get("data", [])) if listed.status_code == 200 else ("*",)
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            return ReplicaHealth(replica, answered=False, error=describe_http_error(exc))
+        return ReplicaHealth(replica, answered=True, latency_s=time.perf_counter() - started,
+                             version=str(version), models_on_disk=names, models_loaded=names)
