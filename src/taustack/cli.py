@@ -189,14 +189,22 @@ def demo(stack: lifecycle.Stack) -> None:
 @click.option("--gpus-per-node", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--min-seqs", "min_sequences", type=click.IntRange(min=1), default=4, show_default=True,
               help="a layout fits when a replica holds this many sequences of the full context")
+@click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="nodes of --gpus-per-node GPUs: prints what each node runs (vLLM over Ray)")
 @click.option("--json", "as_json", is_flag=True, help="print the layouts as JSON")
 def plan_command(model_ref: str, gpu_count: int, gpu_mem: float, context: int, utilization: float,
-                 quantization: str | None, gpus_per_node: int, min_sequences: int, as_json: bool) -> None:
+                 quantization: str | None, gpus_per_node: int, min_sequences: int, nodes: int,
+                 as_json: bool) -> None:
     """The TP/PP/DP layouts of MODEL (a config.json, its folder, or a model in the HF cache) on the GPUs."""
     from taustack.plan_report import print_plan
 
     print_plan(model_ref, gpu_count, gpu_mem, context, utilization, quantization, gpus_per_node, min_sequences,
                as_json)
+    if nodes > 1:
+        from taustack.planner import load_shape, multinode_commands
+
+        click.echo("\n# across nodes (vLLM over Ray):")
+        click.echo("\n".join(multinode_commands(load_shape(model_ref).name, nodes, gpus_per_node)))
 
 
 @cli.command()

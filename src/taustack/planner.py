@@ -172,3 +172,19 @@ def plan(
 def env_lines(shape: ModelShape, layout: Layout, context: int) -> list[str]:
     return [f"VLLM_MODEL={shape.name}", f"VLLM_TP={layout.tp}", f"VLLM_PP={layout.pp}", f"VLLM_DP={layout.dp}",
             f"VLLM_GPUS={layout.tp * layout.pp * layout.dp}", f"VLLM_MAX_MODEL_LEN={context}"]
+
+
+def multinode_commands(model: str, nodes: int, gpus_per_node: int, head: str = "HEAD_IP",
+                       image: str = "vllm/vllm-openai:v0.11.0") -> list[str]:
+    """What each node runs for one vLLM engine across nodes with Ray: TP inside a node, PP across nodes."""
+    run = (f"docker run -d --gpus all --ipc host --network host --ulimit memlock=-1 "
+           f"-v ~/.cache/huggingface:/root/.cache/huggingface -e HF_TOKEN --entrypoint bash {image} -c")
+    lines = [f"# head node ({head}): the Ray head, then the engine (TP={gpus_per_node} inside each node, "
+             f"PP={nodes} across the {nodes} nodes)",
+             f"{run} 'ray start --head --port 6379 --block'"]
+    for index in range(1, nodes):
+        lines += [f"# worker node {index}: joins the head", f"{run} 'ray start --address {head}:6379 --block'"]
+    lines += ["# once `ray status` on the head shows every GPU:",
+              f"docker exec <head container> vllm serve {model} --tensor-parallel-size {gpus_per_node} "
+              f"--pipeline-parallel-size {nodes} --distributed-executor-backend ray --port 8000"]
+    return lines

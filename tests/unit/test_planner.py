@@ -77,3 +77,11 @@ def test_plan_command_prints_the_table_and_env_lines(tmp_path: Path) -> None:
     assert "VLLM_TP=4" in result.stdout and "VLLM_DP=2" in result.stdout
     missing = run_cli("plan", str(tmp_path / "nope"), "--gpus", "8", "--gpu-mem", "80")
     assert missing.returncode == 1 and missing.stderr.startswith("Error: no config.json for ")
+
+
+def test_multinode_puts_tp_inside_nodes_and_pp_across(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(MODELS["Qwen/Qwen2.5-72B-Instruct"]["config"]))
+    result = run_cli("plan", str(tmp_path), "--gpus", "16", "--gpu-mem", "80", "--nodes", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("ray start --address HEAD_IP:6379") == 1
+    assert "--tensor-parallel-size 8 --pipeline-parallel-size 2 --distributed-executor-backend ray" in result.stdout
