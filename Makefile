@@ -84,8 +84,20 @@ up: $(VENV)/.installed
 up-ollama: $(VENV)/.installed
 	$(TAUSTACK) up --engine ollama $(UP_STACK) $(OVERRIDES)
 
+# PROFILE=vllm-tp|vllm-pp|vllm-dp: the static profiles of compose/vllm.yaml (MODEL, and GPU_IDS as a count,
+# override .env);
+# without PROFILE: the vllm: section of the stack file, rendered, behind nginx on :8000.
+VLLM_COUNT = $(words $(subst $(comma), ,$(GPU_IDS)))
+comma := ,
+VLLM_AXIS = $(if $(filter vllm-tp,$(PROFILE)),VLLM_TP,$(if $(filter vllm-pp,$(PROFILE)),VLLM_PP,VLLM_DP))
 up-vllm: $(VENV)/.installed
+ifdef PROFILE
+	$(if $(GPU_IDS),@echo "up-vllm: static profiles take a GPU count ($(VLLM_COUNT)); Docker picks the GPUs")
+	$(if $(MODEL),VLLM_MODEL=$(MODEL)) $(if $(GPU_IDS),VLLM_GPUS=$(VLLM_COUNT) $(VLLM_AXIS)=$(VLLM_COUNT)) \
+	  docker compose --profile $(PROFILE) up -d --wait
+else
 	$(TAUSTACK) up --engine vllm $(UP_STACK) $(OVERRIDES)
+endif
 
 up-gateway: $(VENV)/.installed
 	$(TAUSTACK) up --engine gateway $(UP_STACK) $(OVERRIDES)
