@@ -117,3 +117,13 @@ def remove_stale_test_stacks() -> None:
              if len(line.split()) == 2 and line.split()[1].startswith(("taustack-test-", "taustack-fail-"))]
     if stale:
         docker("rm", "-f", *stale, check=False)
+
+
+FAKE_VLLM_IMAGE = "taustack-test/fake-vllm:latest"
+
+
+@pytest.fixture(scope="session")
+def fake_vllm_image(base_images: None) -> str:
+    docker("build", "-q", "--build-arg", f"BASE_IMAGE={PYTHON_IMAGE}", "-t", FAKE_VLLM_IMAGE,
+           str(ROOT / "tests" / "fakes" / "vllm"))
+    return FAKE_VLLM_IMAGE

@@ -104,8 +104,11 @@ class VllmEngine:
             service = replica_service(
                 group, replica, spec.image, ["CMD", "python3", "-c", health], "10s",
                 command=self.command(spec, replica), environment=environment, volumes=[f"{cache}:{HF_CACHE}"],
-                ipc="host", ulimits={"memlock": {"soft": -1, "hard": -1}, "stack": 67108864},
+                ipc="host",
+                ulimits={"memlock": {"soft": -1, "hard": -1}, "stack": 67108864} if spec.unlimited_memlock else {},
             )
+            if not service["ulimits"]:
+                del service["ulimits"]
             service["healthcheck"]["start_period"] = "900s"  # a large model downloads and loads first
             services[replica.service] = service
         return services
