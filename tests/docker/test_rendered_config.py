@@ -24,7 +24,7 @@ def test_root_compose_file_is_valid_on_a_clean_clone() -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_compose_config_accepts_the_rendering(case: str) -> None:
     # the secrets a rendering names by variable come from .env: any value will do for validation
-    secrets = {"LITELLM_MASTER_KEY": "sk-test", "TAUSTACK_API_TOKEN": "sk-test"}
+    secrets = {"LITELLM_MASTER_KEY": "sk-test", "TAUSTACK_API_TOKEN": "sk-test", "VLLM_KEY": "sk-test"}
     docker("compose", "--project-directory", str(ROOT), "-p", "taustack-config-check",
            "-f", str(ROOT / "compose.yaml"), "-f", str(GOLDEN / case / "compose.yaml"),
            "--profile", "*", "config", "-q", env=secrets)
