@@ -46,3 +46,13 @@ def test_nginx_accepts_the_rendered_conf(case_conf: str, base_images: None) -> N
                     check=False)
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+@pytest.mark.parametrize("profile", ["vllm-tp", "vllm-pp", "vllm-dp"])
+def test_static_vllm_profiles_are_valid_with_nothing_but_env(profile: str) -> None:
+    docker("compose", "--project-directory", str(ROOT), "-f", str(ROOT / "compose.yaml"), "--profile", profile,
+           "config", "-q")
+    rendered = docker("compose", "--project-directory", str(ROOT), "-f", str(ROOT / "compose.yaml"),
+                      "--profile", profile, "config", env={"VLLM_GPUS": "4", "VLLM_TP": "4", "VLLM_PP": "4",
+                                                           "VLLM_DP": "4", "VLLM_MODEL": "org/model"}).stdout
+    assert "count: 4" in rendered and "org/model" in rendered and "127.0.0.1" in rendered
