@@ -99,10 +99,11 @@ def render(stack: lifecycle.Stack) -> None:
               help="return only when every replica answers and lists every model")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=900, show_default=True,
               help="seconds to wait for readiness (model pulls included)")
+@click.option("--warm", is_flag=True, help="load every listed model on every replica before reporting ready")
 @with_stack
-def up(stack: lifecycle.Stack, wait: bool, timeout_s: float) -> None:
+def up(stack: lifecycle.Stack, wait: bool, timeout_s: float, warm: bool) -> None:
     """Render, start the replicas and balancers, pull the spec's models, wait until ready."""
-    lifecycle.up(stack, lifecycle.stderr_console(), wait, timeout_s)
+    lifecycle.up(stack, lifecycle.stderr_console(), wait, timeout_s, warm)
 
 
 @cli.command()
@@ -114,10 +115,21 @@ def down(stack: lifecycle.Stack, volumes: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="rows as JSON on stdout")
 @with_stack
-def status(stack: lifecycle.Stack) -> None:
-    """A row per replica; exit 3 when any replica is not ready."""
-    lifecycle.status(stack, lifecycle.stderr_console())
+def status(stack: lifecycle.Stack, as_json: bool) -> None:
+    """A row per replica and balancer; exit 3 when any is not ready."""
+    lifecycle.status(stack, lifecycle.stderr_console(), as_json)
+
+
+@cli.command()
+@click.argument("services", nargs=-1)
+@click.option("--follow", "-f", is_flag=True, help="keep printing new lines")
+@click.option("--tail", type=click.IntRange(min=0), default=100, show_default=True, help="lines per service")
+@with_stack
+def logs(stack: lifecycle.Stack, services: tuple[str, ...], follow: bool, tail: int) -> None:
+    """Logs of the stack's services (all, or the ones named)."""
+    lifecycle.logs(stack, services, follow, tail)
 
 
 @cli.command()
@@ -205,6 +217,39 @@ def plan_command(model_ref: str, gpu_count: int, gpu_mem: float, context: int, u
 
         click.echo("\n# across nodes (vLLM over Ray):")
         click.echo("\n".join(multinode_commands(load_shape(model_ref).name, nodes, gpus_per_node)))
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--api", type=click.Choice(["openai", "ollama"]), default="openai", show_default=True)
+@click.option("--model", required=True, help="the model name the endpoint serves")
+@click.option("--prompts", default="builtin", show_default=True,
+              help="builtin, a .jsonl file ({\"messages\"} or {\"prompt\"} per line), or tau2:RESULTS.json "
+                   "(episodes replayed turn by turn, each with its own X-Session-ID)")
+@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--rate", type=click.FloatRange(min=0.01), default=None, help="start episodes at this rate (per s)")
+@click.option("--requests", "request_count", type=click.IntRange(min=1), default=None)
+@click.option("--duration", type=click.FloatRange(min=0.1), default=None, help="seconds")
+@click.option("--stream/--no-stream", default=True, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=120, show_default=True)
+@click.option("--key", default=None, help="a bearer token (the gateway's key or TAUSTACK_API_TOKEN)")
+@click.option("--compare", "compare_url", default=None, help="a second endpoint, measured side by side")
+@click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench(url: str, api: str, model: str, prompts: str, concurrency: int, rate: float | None,
+          request_count: int | None, duration: float | None, stream: bool, max_tokens: int, timeout_s: float,
+          key: str | None, compare_url: str | None, max_error_rate: float, as_json: bool) -> None:
+    """Load an OpenAI-compatible or Ollama endpoint and report rates, latency percentiles and errors."""
+    from taustack.loadgen.command import run_bench
+    from taustack.loadgen.prompts import load_episodes
+    from taustack.loadgen.runner import LoadPlan
+
+    plan = LoadPlan(api=api, url=url.rstrip("/"), model=model, episodes=load_episodes(prompts),  # type: ignore[arg-type]
+                    stream=stream, max_tokens=max_tokens, concurrency=concurrency, rate=rate,
+                    requests=request_count, duration_s=duration, timeout_s=timeout_s,
+                    headers={"Authorization": f"Bearer {key}"} if key else {})
+    run_bench(plan, compare_url.rstrip("/") if compare_url else None, as_json, max_error_rate)
 
 
 @cli.command()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 
 from taustack.compose import ComposeError, ComposeProject, container_states, run_compose, service_logs
@@ -125,7 +127,7 @@ def explain(project: ComposeProject, services: list[str], console: Console) -> N
         console.print(service_logs(project, service).rstrip() or "(no output)", markup=False, highlight=False)
 
 
-def up(stack: Stack, console: Console, wait: bool, timeout_s: float) -> list[ReplicaRow]:
+def up(stack: Stack, console: Console, wait: bool, timeout_s: float, warm_models: bool = False) -> list[ReplicaRow]:
     """Start the groups; with `wait`, return only when every replica answers and serves its models."""
     groups = stack.require_groups()
     stack.preflight()
@@ -152,6 +154,8 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float) -> list[Rep
         for model in ollama_group.models:
             if any(missing_models(health, [model]) for health in probes):
                 pull_model([ollama_group], model, console)
+    if warm_models:
+        warm(stack, console)
     remaining = max(1.0, timeout_s - (time.monotonic() - started))
     token = stack.api_token()
     ready, probes = wait_ready(groups, remaining, token)
@@ -178,8 +182,8 @@ def down(stack: Stack, volumes: bool) -> None:
     run_compose(stack.project(all_profiles=True), *args)
 
 
-def status(stack: Stack, console: Console) -> list[ReplicaRow]:
-    """Print a row per replica; raise NotReadyError (exit 3) when any is not ready."""
+def status(stack: Stack, console: Console, as_json: bool = False) -> list[ReplicaRow]:
+    """Print a row per replica (a table, or JSON on stdout); raise NotReadyError (exit 3) when any is not ready."""
     groups = stack.require_groups()
     project = stack.project()
     probes = probe_groups(groups)
@@ -188,11 +192,44 @@ def status(stack: Stack, console: Console) -> list[ReplicaRow]:
     if stack.with_gateway and stack.spec.gateway is not None:
         rows.append(gateway_row(stack.spec.gateway, probe_gateway(stack.spec.gateway, None, deep=False),
                                 containers))
-    print_table(rows, console)
+    if as_json:
+        print(json.dumps([asdict(row) for row in rows], indent=2))
+    else:
+        print_table(rows, console)
     bad = [row.service for row in rows if not row.ready]
     if bad:
         raise NotReadyError(f"not ready: {', '.join(bad)}")
     return rows
+
+
+def logs(stack: Stack, services: tuple[str, ...], follow: bool, tail: int) -> None:
+    """The services' logs (all of the stack's when none is named), through `docker compose logs`."""
+    known = {name for group in stack.rendered.groups for name in group.services}
+    if stack.spec.gateway is not None:
+        known.add("gateway")
+    unknown = [name for name in services if name not in known]
+    if unknown:
+        raise TaustackError(f"no service {unknown[0]!r} in this stack (it has: {', '.join(sorted(known))})")
+    args = ["logs", "--tail", str(tail)] + (["--follow"] if follow else [])
+    run_compose(stack.project(all_profiles=True), *args, *services)
+
+
+def warm(stack: Stack, console: Console) -> None:
+    """Load every listed model on every Ollama replica and keep it loaded (llama.cpp and vLLM load at start)."""
+    for group in stack.groups:
+        if group.engine != "ollama":
+            continue
+        for replica in group.replicas:
+            for model in group.models:
+                started = time.monotonic()
+                try:
+                    response = httpx.post(f"{replica.host_url}/api/generate",
+                                          json={"model": model, "keep_alive": -1}, timeout=600, trust_env=False)
+                except httpx.HTTPError as exc:
+                    raise TaustackError(f"warm {model} on {replica.service}: {exc!r}") from None
+                if response.status_code != 200:
+                    raise TaustackError(f"warm {model} on {replica.service}: answered {response.status_code}")
+                console.print(f"{replica.service}: {model} loaded in {time.monotonic() - started:.1f}s")
 
 
 def stderr_console() -> Console:

@@ -25,6 +25,7 @@ class ReplicaRow:
     models_on_disk: tuple[str, ...]
     models_loaded: tuple[str, ...]
     problem: str
+    probe_ms: float = 0.0
 
 
 def container_label(state: ContainerState | None) -> str:
@@ -66,6 +67,7 @@ def build_rows(
                     models_on_disk=health.models_on_disk,
                     models_loaded=health.models_loaded,
                     problem=problem,
+                    probe_ms=round(health.latency_s * 1000, 1),
                 )
             )
         answer = balancers.get(group.balancer_service, "not probed")

@@ -1,0 +1,1 @@
+"""`taustack bench`: an async load generator for OpenAI-compatible and Ollama endpoints."""
