@@ -16,7 +16,7 @@ DEMO_STACK ?= serving/demo.yaml
 UP_STACK = --stack $(or $(STACK),serving/stack.yaml)
 
 .PHONY: help setup docker images images-offline images-test demo test test-unit lint render up up-ollama \
-        up-llamacpp up-vllm up-gateway down status pull clean
+        up-llamacpp up-vllm up-gateway up-monitoring down status pull clean
 
 help:
 	@echo "make demo             the main job: a tiny local model on 2 llama.cpp replicas behind nginx, queried"
@@ -98,6 +98,9 @@ ifdef PROFILE
 else
 	$(TAUSTACK) up --engine vllm $(UP_STACK) $(OVERRIDES)
 endif
+
+up-monitoring: $(VENV)/.installed
+	$(TAUSTACK) up $(UP_STACK) $(OVERRIDES)
 
 up-gateway: $(VENV)/.installed
 	$(TAUSTACK) up --engine gateway $(UP_STACK) $(OVERRIDES)

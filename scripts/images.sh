@@ -21,3 +21,15 @@ else
   echo "[images] building $GATEWAY_IMAGE (pip install litellm[proxy]: about 2 minutes)" >&2
   docker build -f "$HERE/docker/gateway.Dockerfile" -t "$GATEWAY_IMAGE" "$HERE/docker"
 fi
+for pair in "taustack/prometheus:bookworm=docker/prometheus.Dockerfile=docker" \
+            "taustack/controller:0.1.0=docker/controller.Dockerfile=."; do
+  image=${pair%%=*}; rest=${pair#*=}; dockerfile=${rest%%=*}; context=${rest#*=}
+  # the controller image holds this checkout's code: always built (Docker's cache makes an unchanged one instant)
+  if [ "$image" != taustack/controller:0.1.0 ] && docker image inspect "$image" >/dev/null 2>&1 \
+     && [ "${1:-}" != "--rebuild" ]; then
+    echo "[images] present: $image" >&2
+  else
+    echo "[images] building $image" >&2
+    docker build -q -f "$HERE/$dockerfile" -t "$image" "$HERE/$context" >/dev/null
+  fi
+done

@@ -253,6 +253,18 @@ def bench(url: str, api: str, model: str, prompts: str, concurrency: int, rate: 
 
 
 @cli.command()
+@click.option("--targets", type=click.Path(path_type=Path), required=True, help="targets.json from `render`")
+@click.option("--logs", type=click.Path(path_type=Path), required=True, help="folder of the balancers' access logs")
+@click.option("--port", type=click.IntRange(1, 65535), default=9400, show_default=True)
+@click.option("--interval", "interval_s", type=click.FloatRange(min=0.5), default=5, show_default=True)
+def exporter(targets: Path, logs: Path, port: int, interval_s: float) -> None:
+    """Serve Prometheus metrics of every replica and balancer (runs in the monitoring profile)."""
+    from taustack.exporter.server import serve
+
+    serve(targets, logs, port, interval_s)
+
+
+@cli.command()
 def schema() -> None:
     """Print the stack file's JSON schema."""
     click.echo(json.dumps(StackSpec.model_json_schema(), indent=2))

@@ -72,6 +72,8 @@ class Stack:
         profiles = ("*",) if all_profiles else tuple(group.profile for group in self.groups)
         if self.with_gateway and not all_profiles:
             profiles += ("gateway",)
+        if self.spec.monitoring is not None and self.only is None and not all_profiles:
+            profiles += ("monitoring",) + (("grafana",) if self.spec.monitoring.grafana else ())
         return ComposeProject(self.workspace.root, self.workspace.project, tuple(files), profiles,
                               self.env_file if self.env_file.is_file() else None)
 
@@ -92,6 +94,8 @@ class Stack:
                 images.append(section.image)
         if self.with_gateway and self.spec.gateway is not None:
             images.append(self.spec.gateway.image)
+        if self.spec.monitoring is not None and self.only is None:
+            images += [self.spec.monitoring.exporter_image, self.spec.monitoring.prometheus_image]
         require_local_images(images)
 
 

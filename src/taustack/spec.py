@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from taustack.errors import SpecError
 from taustack.spec_gateway import GatewaySpec
+from taustack.spec_monitoring import MonitoringSpec
 from taustack.spec_types import (
     ENV_NAME_RE,
     MODEL_NAME_RE,
@@ -165,6 +166,7 @@ class StackSpec(StrictModel):
     llamacpp: LlamacppSpec | None = None
     vllm: VllmSpec | None = None
     gateway: GatewaySpec | None = None
+    monitoring: MonitoringSpec | None = None
     balancer: BalancerSpec = Field(default_factory=BalancerSpec)
 
     @model_validator(mode="before")

@@ -163,7 +163,7 @@ def test_status_json_logs_and_warm(ollama_stack: RunningStack) -> None:
     rows = {row["service"]: row for row in json.loads(status.stdout)}
     assert set(rows) == {"ollama-0", "ollama-1", "ollama-2", "ollama-balancer"}
     assert all(row["ready"] for row in rows.values())
-    assert rows["ollama-1"]["models_on_disk"] == ["qwen2.5:0.5b"] and rows["ollama-1"]["probe_ms"] > 0
+    assert "qwen2.5:0.5b" in rows["ollama-1"]["models_on_disk"] and rows["ollama-1"]["probe_ms"] > 0
     logs = ollama_stack.cli("logs", "ollama-balancer", "--tail", "5")
     assert logs.returncode == 0 and '"balancer":"ollama"' in logs.stdout
     unknown = ollama_stack.cli("logs", "nope")
@@ -172,7 +172,7 @@ def test_status_json_logs_and_warm(ollama_stack: RunningStack) -> None:
     assert warmed.returncode == 0, warmed.stderr
     for index in range(ollama_stack.replicas):
         loaded = httpx.get(f"{ollama_stack.replica_url(index)}/api/ps", timeout=5).json()["models"]
-        assert [model["name"] for model in loaded] == ["qwen2.5:0.5b"]
+        assert "qwen2.5:0.5b" in [model["name"] for model in loaded]
 
 
 def test_recreated_replicas_are_reached_through_the_balancer(ollama_stack: RunningStack) -> None:

@@ -57,6 +57,13 @@ CASES: dict[str, dict[str, object]] = {
                  "tensor_parallel": 2, "pipeline_parallel": 2, "bind": "0.0.0.0", "quantization": "fp8",
                  "reasoning_parser": "deepseek_r1", "tool_call_parser": "llama3_json", "hf_cache": "/data/hf"},
     },
+    "monitoring": {
+        "ollama": {"gpus": 2},
+        "vllm": {"model": "Qwen/Qwen2.5-7B-Instruct", "gpus": 2},
+        "llamacpp": {"model": "models/tiny/tiny.gguf"},
+        "gateway": {"models": [{"name": "tiny", "engine": "llamacpp", "model": "tiny"}]},
+        "monitoring": {},
+    },
     "two-per-replica": {
         "ollama": {"gpus": 4, "gpus_per_replica": 2, "port": 21434},
         "balancer": {"read_timeout_s": 600, "body_limit": "16m", "worker_connections": 4096},

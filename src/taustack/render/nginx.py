@@ -42,12 +42,17 @@ class BalancerView:
     next_upstream_tries: int
     auth: bool
     auth_file: str
+    monitoring: bool
+    status_port: int
 
 
 AUTH_FILE = "/tmp/taustack-auth.conf"
 
 
-def balancer_view(group: ReplicaGroup, settings: BalancerSpec) -> BalancerView:
+STATUS_PORT = 8079
+
+
+def balancer_view(group: ReplicaGroup, settings: BalancerSpec, monitoring: bool = False) -> BalancerView:
     servers = tuple(
         UpstreamServer(address=f"{replica.service}:{replica.port}", port=replica.port, replica=replica.service)
         for replica in group.replicas
@@ -72,6 +77,8 @@ def balancer_view(group: ReplicaGroup, settings: BalancerSpec) -> BalancerView:
         next_upstream_tries=settings.next_upstream_tries,
         auth=group.auth,
         auth_file=AUTH_FILE,
+        monitoring=monitoring,
+        status_port=STATUS_PORT,
     )
 
 

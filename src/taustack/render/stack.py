@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from taustack.engines import engine_sections
 from taustack.engines.base import ReplicaGroup
 from taustack.gpus import Inventory, nvidia_smi_inventory
-from taustack.render import gateway
+from taustack.render import gateway, monitoring
 from taustack.render.compose_file import balancer_service, compose_document
 from taustack.render.nginx import balancer_view, render_nginx_conf
 from taustack.spec import StackSpec
@@ -28,6 +29,16 @@ class RenderedStack:
         return next((group for group in self.groups if group.engine == engine), None)
 
 
+def mark_config_versions(services: dict[str, Any], files: Mapping[str, str],
+                         mounted: Mapping[str, list[str]]) -> None:
+    """Label each service with a hash of the rendered files it mounts. A file mount keeps the file it was given
+    (a rewrite is a new file), so a changed config must recreate its container: a changed label does that."""
+    for service, names in mounted.items():
+        if service in services and names:
+            digest = hashlib.sha256("".join(files[name] for name in sorted(names)).encode()).hexdigest()[:16]
+            services[service].setdefault("labels", {})["io.taustack.config"] = digest
+
+
 def render_stack(
     spec: StackSpec,
     workspace: Workspace,
@@ -43,11 +54,14 @@ def render_stack(
         group = engine.build_group(section, inventory)
         groups.append(group)
         conf_name = f"nginx/{group.engine}.conf"
-        files[conf_name] = render_nginx_conf(balancer_view(group, spec.balancer), workspace.templates_dir)
+        view = balancer_view(group, spec.balancer, monitoring=spec.monitoring is not None)
+        files[conf_name] = render_nginx_conf(view, workspace.templates_dir)
         services.update(engine.services(section, group, workspace))
         volumes.update(engine.volumes(section))
         conf_path = workspace.from_root(workspace.generated_dir / conf_name)
         services[group.balancer_service] = balancer_service(group, spec.balancer, conf_path)
+        if spec.monitoring is not None:
+            services[group.balancer_service]["volumes"].append(f"{monitoring.LOGS_VOLUME}:{monitoring.LOGS_DIR}")
     if spec.gateway is not None:
         gateway.check_routes(spec, spec.gateway, environment or {})
         by_engine = {group.engine: group for group in groups}
@@ -56,6 +70,21 @@ def render_stack(
         files[gateway.CONFIG_FILE] = gateway.config_document(config)
         config_path = workspace.from_root(workspace.generated_dir / gateway.CONFIG_FILE)
         services[gateway.SERVICE] = gateway.gateway_service(spec.gateway, groups, config_path, keys)
+    if spec.monitoring is not None:
+        files["monitoring/targets.json"] = monitoring.targets(groups)
+        files["monitoring/prometheus.yml"] = monitoring.scrape_config(spec, spec.monitoring, groups)
+        files.update(monitoring.grafana_files(spec.monitoring))
+        generated = workspace.from_root(workspace.generated_dir)
+        dashboards = workspace.from_root(workspace.root / "monitoring" / "dashboards")
+        services.update(monitoring.services(spec.monitoring, groups, generated, dashboards))
+        volumes.update({monitoring.LOGS_VOLUME: {}, "prometheus-data": {}})
+    mark_config_versions(services, files, {
+        **{group.balancer_service: [f"nginx/{group.engine}.conf"] for group in groups},
+        gateway.SERVICE: [gateway.CONFIG_FILE],
+        "exporter": ["monitoring/targets.json"],
+        "prometheus": ["monitoring/prometheus.yml"],
+        "grafana": [name for name in files if name.startswith("monitoring/grafana/")],
+    })
     if services:
         files["compose.yaml"] = compose_document(services, volumes)
     return RenderedStack(groups=tuple(groups), files=files, gateway=spec.gateway is not None)

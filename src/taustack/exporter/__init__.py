@@ -1,0 +1,1 @@
+"""`taustack exporter`: Prometheus metrics for engines that export none (Ollama) and for every replica."""

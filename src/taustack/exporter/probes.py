@@ -1,0 +1,91 @@
+"""Replica and nginx state, probed in the background and cached: collect() does no I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+
+import httpx
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from taustack.engines.base import Replica, ReplicaGroup, ReplicaHealth
+from taustack.health import is_ready, probe_all
+
+STUB_RE = re.compile(r"Active connections:\s*(\d+).*?Reading:\s*(\d+)\s*Writing:\s*(\d+)\s*Waiting:\s*(\d+)", re.S)
+
+
+def inside_network(groups: Sequence[ReplicaGroup]) -> list[ReplicaGroup]:
+    """The same groups, reached by service name on the compose network instead of the host's loopback."""
+    return [replace(group, replicas=tuple(InsideReplica(r.group, r.index, r.port, r.devices) for r in group.replicas))
+            for group in groups]
+
+
+class InsideReplica(Replica):
+    @property
+    def host_url(self) -> str:
+        return f"http://{self.service}:{self.port}"
+
+
+class StackState(Collector):
+    """Probes every `interval_s` in a thread; Prometheus reads the last results."""
+
+    def __init__(self, groups: Sequence[ReplicaGroup], status_port: int, interval_s: float = 5.0) -> None:
+        self.groups = list(groups)
+        self.status_port = status_port
+        self.interval_s = interval_s
+        self.health: list[ReplicaHealth] = []
+        self.connections: dict[str, dict[str, int]] = {}
+
+    def refresh(self) -> None:
+        self.health = asyncio.run(probe_all(self.groups, deep=False))
+        connections = {}
+        for group in self.groups:
+            try:
+                text = httpx.get(f"http://{group.balancer_service}:{self.status_port}/nginx_status", timeout=2).text
+            except httpx.HTTPError:
+                continue
+            match = STUB_RE.search(text)
+            if match:
+                active, reading, writing, waiting = (int(value) for value in match.groups())
+                connections[group.balancer_service] = {"active": active, "reading": reading, "writing": writing,
+                                                       "waiting": waiting}
+        self.connections = connections
+
+    def run_forever(self) -> threading.Thread:
+        def loop() -> None:
+            while True:
+                started = time.monotonic()
+                self.refresh()
+                time.sleep(max(0.5, self.interval_s - (time.monotonic() - started)))
+
+        thread = threading.Thread(target=loop, name="probes", daemon=True)
+        thread.start()
+        return thread
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        models = {replica.service: group.models for group in self.groups for replica in group.replicas}
+        up = GaugeMetricFamily("taustack_replica_up", "The replica answered its last probe",
+                               labels=["engine", "replica"])
+        ready = GaugeMetricFamily("taustack_replica_ready", "The replica answers and serves every model it must",
+                                  labels=["engine", "replica"])
+        latency = GaugeMetricFamily("taustack_replica_probe_seconds", "How long the last probe took",
+                                    labels=["engine", "replica"])
+        loaded = GaugeMetricFamily("taustack_replica_models_loaded", "Models loaded in memory",
+                                   labels=["engine", "replica"])
+        for health in self.health:
+            labels = [health.replica.group, health.replica.service]
+            up.add_metric(labels, 1.0 if health.answered else 0.0)
+            ready.add_metric(labels, 1.0 if is_ready(health, models.get(health.replica.service, ())) else 0.0)
+            latency.add_metric(labels, health.latency_s)
+            loaded.add_metric(labels, float(len(health.models_loaded)))
+        nginx = GaugeMetricFamily("taustack_nginx_connections", "nginx connections by state (stub_status)",
+                                  labels=["balancer", "state"])
+        for balancer, states in self.connections.items():
+            for state, value in states.items():
+                nginx.add_metric([balancer, state], float(value))
+        yield from (up, ready, latency, loaded, nginx)

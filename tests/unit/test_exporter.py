@@ -1,0 +1,43 @@
+"""The exporter's parts without Docker: access-log lines become per-replica metrics; stub_status is parsed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from taustack.exporter.accesslog import AccessLogMetrics, BalancerMetrics
+from taustack.exporter.probes import STUB_RE
+
+
+def line(**fields: object) -> str:
+    entry = {"balancer": "ollama", "status": 200, "request_time": 0.12, "replica": "ollama-0",
+             "upstream_header_time": "0.010"}
+    entry.update(fields)
+    return json.dumps(entry) + "\n"
+
+
+def test_access_log_lines_become_counts_and_histograms(tmp_path: Path) -> None:
+    log = tmp_path / "ollama-access.log"
+    registry = CollectorRegistry()
+    metrics = AccessLogMetrics(log, BalancerMetrics(registry))
+    AccessLogMetrics(tmp_path / "vllm-access.log", metrics.metrics)  # a second balancer shares the families
+    assert metrics.poll() == 0  # no file yet
+    log.write_text(line() + line(replica="ollama-1", status=502, upstream_header_time="-") + line(replica=""))
+    with log.open("a") as handle:
+        handle.write('{"partial": ')  # a line still being written is left for the next poll
+    assert metrics.poll() == 3
+    text = generate_latest(registry).decode()
+    assert 'taustack_balancer_requests_total{balancer="ollama",code="2xx",replica="ollama-0"} 1.0' in text
+    assert 'taustack_balancer_requests_total{balancer="ollama",code="5xx",replica="ollama-1"} 1.0' in text
+    assert 'taustack_balancer_request_duration_seconds_count{balancer="ollama",replica="ollama-0"} 1.0' in text
+    log.write_text(line())  # replaced (rotated): read again from the start
+    assert metrics.poll() == 1
+    assert 'code="2xx",replica="ollama-0"} 2.0' in generate_latest(registry).decode()
+
+
+def test_stub_status_is_parsed() -> None:
+    text = "Active connections: 3 \nserver accepts handled requests\n 10 10 20 \nReading: 0 Writing: 2 Waiting: 1 \n"
+    match = STUB_RE.search(text)
+    assert match is not None and match.groups() == ("3", "0", "2", "1")
