@@ -179,9 +179,13 @@ def test_recreated_replicas_are_reached_through_the_balancer(ollama_stack: Runni
     """A changed spec recreates the replicas (new addresses): nginx must follow, and `up` must say ready."""
     spec = yaml.safe_load(ollama_stack.stack_file.read_text())
     spec["ollama"]["env"]["extra"]["FAKE_TOKENS"] = "4"
+    spec["balancer"]["read_timeout_s"] = 1234
     ollama_stack.stack_file.write_text(yaml.safe_dump(spec))
     result = ollama_stack.cli("up", "--timeout", "120")
     assert result.returncode == 0, result.stderr
+    # a rewritten nginx.conf is a new file: the balancer must be recreated to see it
+    conf = ollama_stack.compose("exec", "-T", "ollama-balancer", "cat", "/etc/nginx/nginx.conf").stdout
+    assert "proxy_read_timeout 1234s;" in conf
     with httpx.Client() as client:
         responses = [chat(client, ollama_stack) for _ in range(6)]
     assert [response.status_code for response in responses] == [200] * 6
