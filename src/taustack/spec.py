@@ -15,10 +15,10 @@ from taustack.spec_gateway import GatewaySpec
 from taustack.spec_monitoring import MonitoringSpec
 from taustack.spec_types import (
     ENV_NAME_RE,
-    MODEL_NAME_RE,
     OLLAMA_MODEL_RE,
     SIZE_RE,
     ImageRef,
+    ModelName,
     Port,
     ReplicaGroupSpec,
     StrictModel,
@@ -88,7 +88,7 @@ class LlamacppSpec(ReplicaGroupSpec):
 
     model: str = Field(..., description="a GGUF file on this host (relative to the project root), "
                                         "or volume:NAME.gguf for a file in the llamacpp-models volume")
-    model_name: str | None = Field(None, description="the name clients ask for (default: the file's stem)")
+    model_name: ModelName | None = Field(None, description="the name clients ask for (default: the file's stem)")
     image: ImageRef = Field("taustack/llamacpp:0.3.36", description="built by `make images` (llama.cpp "
                                                                      "from llama-cpp-python 0.3.36's sources)")
     server: Literal["llama-server", "llama-cpp-python"] = Field(
@@ -112,13 +112,6 @@ class LlamacppSpec(ReplicaGroupSpec):
             raise ValueError(f"{value!r} is not a .gguf file")
         if value.startswith("volume:") and "/" in name:
             raise ValueError(f"{value!r}: a file in the models volume is named without folders")
-        return value
-
-    @field_validator("model_name")
-    @classmethod
-    def _model_name(cls, value: str | None) -> str | None:
-        if value is not None and not MODEL_NAME_RE.match(value):
-            raise ValueError(f"{value!r} is not a model name (letters, digits, . _ - : /)")
         return value
 
     @model_validator(mode="after")

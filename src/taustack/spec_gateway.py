@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from taustack.spec_types import ENV_NAME_RE, MODEL_NAME_RE, BindAddress, ImageRef, Port, StrictModel
+from taustack.spec_types import BindAddress, EnvName, ImageRef, ModelName, Port, StrictModel
 
 GatewayEngine = Literal["ollama", "llamacpp", "vllm", "openai", "anthropic", "together", "openai-compatible"]
 PROVIDER_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "together": "TOGETHERAI_API_KEY"}
@@ -16,25 +16,11 @@ PROVIDER_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "
 class GatewayRoute(StrictModel):
     """One deployment behind a public model name; several with one name form a load-balanced group."""
 
-    name: str = Field(..., description="the public model name clients ask for")
+    name: ModelName = Field(..., description="the public model name clients ask for")
     engine: GatewayEngine = Field(..., description="a local engine section, or an external provider")
     model: str = Field(..., description="the model's name at that engine or provider")
     api_base: str | None = Field(None, description="openai-compatible: the server's URL (ending in /v1)")
-    api_key_env: str | None = Field(None, description="variable holding the provider's key (never the key)")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not MODEL_NAME_RE.match(value):
-            raise ValueError(f"{value!r} is not a model name (letters, digits, . _ - : /)")
-        return value
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _key_env(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME_RE.match(value):
-            raise ValueError("is not an environment variable name: give the variable's name, never the key itself")
-        return value
+    api_key_env: EnvName | None = Field(None, description="variable holding the provider's key (never the key)")
 
     @model_validator(mode="after")
     def _provider_fields(self) -> GatewayRoute:

@@ -74,7 +74,22 @@ def is_public(bind: str) -> bool:
     return not ipaddress.ip_address(bind).is_loopback
 
 
+def check_model_name(value: str) -> str:
+    if not MODEL_NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not a model name (letters, digits, . _ - : /)")
+    return value
+
+
+def check_env_name(value: str) -> str:
+    """A variable's name; the message never repeats the value, which may be a key pasted by mistake."""
+    if not ENV_NAME_RE.match(value):
+        raise ValueError("is not an environment variable name: give the variable's name, never the key itself")
+    return value
+
+
 Port = Annotated[int, Field(ge=1, le=65535)]
+ModelName = Annotated[str, AfterValidator(check_model_name)]
+EnvName = Annotated[str, AfterValidator(check_env_name)]
 ImageRef = Annotated[str, AfterValidator(check_image)]
 GpuWord = Annotated[int | str, BeforeValidator(check_gpus)]
 GpuIds = Annotated[list[str], BeforeValidator(check_gpu_ids)]

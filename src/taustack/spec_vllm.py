@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from taustack.spec_types import ENV_NAME_RE, MODEL_NAME_RE, ImageRef, Port, ReplicaGroupSpec
+from taustack.spec_types import EnvName, ImageRef, ModelName, Port, ReplicaGroupSpec
 
 VLLM_VERSION = "0.11.0"
 # The parsers the pinned vLLM knows (`vllm serve --help` of 0.11.0): names outside these lists are refused.
@@ -23,7 +23,7 @@ class VllmSpec(ReplicaGroupSpec):
     """vLLM replicas, each TP x PP x DP GPUs, behind one nginx port (8000)."""
 
     model: str = Field(..., description="a Hugging Face model id, or a path inside the HF cache volume")
-    served_model_name: str | None = Field(None, description="the name clients ask for (default: the model id)")
+    served_model_name: ModelName | None = Field(None, description="the name clients ask for (default: the model id)")
     config: str | None = Field(None, description="the model's config.json on this host, to check the layout "
                                                  "(default: looked up in the local HF cache)")
     image: ImageRef = Field(f"vllm/vllm-openai:v{VLLM_VERSION}", description="the engine image, pinned")
@@ -40,7 +40,7 @@ class VllmSpec(ReplicaGroupSpec):
     tool_call_parser: str | None = Field("hermes", description="with --enable-auto-tool-choice; None: no tools")
     reasoning_parser: str | None = Field(None, description="--reasoning-parser for models that think")
     enable_prefix_caching: bool = Field(True, description="--enable-prefix-caching (agent turns share prefixes)")
-    api_key_env: str | None = Field(None, description="variable holding vLLM's --api-key (protects /v1 only)")
+    api_key_env: EnvName | None = Field(None, description="variable holding vLLM's --api-key (protects /v1 only)")
     hf_cache: str = Field("hf-cache", description="a volume name or a host path for /root/.cache/huggingface")
     unlimited_memlock: bool = Field(True, description="memlock -1, which NCCL wants; hosts whose kernel refuses "
                                                       "raising it (some sandboxes) need false")
@@ -62,20 +62,6 @@ class VllmSpec(ReplicaGroupSpec):
         if value is not None and value not in REASONING_PARSERS:
             raise ValueError(f"{value!r} is not a reasoning parser of vLLM {VLLM_VERSION} "
                              f"({', '.join(REASONING_PARSERS)})")
-        return value
-
-    @field_validator("served_model_name")
-    @classmethod
-    def _served(cls, value: str | None) -> str | None:
-        if value is not None and not MODEL_NAME_RE.match(value):
-            raise ValueError(f"{value!r} is not a model name (letters, digits, . _ - : /)")
-        return value
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _key_env(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME_RE.match(value):
-            raise ValueError("is not an environment variable name: give the variable's name, never the key itself")
         return value
 
     @model_validator(mode="after")
