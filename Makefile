@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 DEMO_STACK ?= serving/demo.yaml
 UP_STACK = --stack $(or $(STACK),serving/stack.yaml)
 
-.PHONY: help setup docker images images-offline images-test demo test test-unit lint render up up-ollama \
+.PHONY: help setup docker images images-offline images-test demo test test-unit bench lint render up up-ollama \
         up-llamacpp up-vllm up-gateway up-monitoring down status pull clean
 
 help:
@@ -67,6 +67,10 @@ demo:
 
 test: $(VENV)/.installed images-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# bench/ scripts on the CPU stack (fake engines): they print numbers and check loose bounds only
+bench: $(VENV)/.installed images-test
+	$(VENV)/bin/python bench/stack_benchmarks.py
 
 test-unit: $(VENV)/.installed
 	$(VENV)/bin/pytest -m "not docker" $(PYTEST_ARGS)

@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -67,11 +68,18 @@ class FakeOllamaServer(ThreadingHTTPServer):
     """Threading HTTP server holding the config, the model store and the loaded-model table."""
 
     daemon_threads = True
+    request_queue_size = 1024  # the listen backlog: the default 5 drops connections under a burst
 
     def __init__(self, cfg: Config) -> None:
         self.address_family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
         super().__init__((cfg.host, cfg.port), Handler)
         self.cfg, self.store, self.loaded = cfg, Store(cfg.models), Loaded()
+        # like Ollama, at most OLLAMA_NUM_PARALLEL requests generate at once; the others wait their turn
+        parallel = int(os.environ.get("OLLAMA_NUM_PARALLEL") or 0)
+        self.slots = threading.BoundedSemaphore(parallel) if parallel > 0 else None
+
+
+INFERENCE = {"chat", "generate", "embed", "embeddings", "v1_chat", "v1_completions", "v1_embeddings"}
 
 
 ROUTES = {"GET /": "root", "GET /api/version": "version", "GET /api/tags": "tags", "GET /api/ps": "ps",
@@ -112,7 +120,11 @@ class Handler(BaseHTTPRequestHandler):
             route = ROUTES.get(f"{'GET' if self.is_head else method} {self.path_only}")
             if route is None:
                 return self._send(404, b"404 page not found", "text/plain")
-            getattr(self, "h_" + route)()
+            if route in INFERENCE and self.server.slots is not None:
+                with self.server.slots:
+                    getattr(self, "h_" + route)()
+            else:
+                getattr(self, "h_" + route)()
         except Exception as exc:
             if self.responded:
                 self.close_connection = True
