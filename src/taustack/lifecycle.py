@@ -163,11 +163,12 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float, warm_models
     remaining = max(1.0, timeout_s - (time.monotonic() - started))
     token = stack.api_token()
     ready, probes = wait_ready(groups, remaining, token)
-    rows = build_rows(groups, probes, container_states(project), probe_balancers(groups, token))
+    containers = container_states(project)
+    rows = build_rows(groups, probes, containers, probe_balancers(groups, token))
     if stack.with_gateway and stack.spec.gateway is not None:
         remaining = max(1.0, timeout_s - (time.monotonic() - started))
         answer = wait_gateway(stack.spec.gateway, stack.master_key(), remaining) if ready else "not probed"
-        rows.append(gateway_row(stack.spec.gateway, answer, container_states(project)))
+        rows.append(gateway_row(stack.spec.gateway, answer, containers))
         ready = ready and answer == "ready"
     print_table(rows, console)
     if not ready:

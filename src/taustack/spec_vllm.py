@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from taustack.spec_types import EnvName, ImageRef, ModelName, Port, ReplicaGroupSpec
 
@@ -48,20 +48,14 @@ class VllmSpec(ReplicaGroupSpec):
     extra_args: list[str] = Field(default_factory=list, description="more `vllm serve` flags, passed as given")
     gpus_per_replica: int | None = Field(None, ge=1, description="derived: TP x PP x DP")
 
-    @field_validator("tool_call_parser")
+    @field_validator("tool_call_parser", "reasoning_parser")
     @classmethod
-    def _tool_parser(cls, value: str | None) -> str | None:
-        if value is not None and value not in TOOL_CALL_PARSERS:
-            raise ValueError(f"{value!r} is not a tool call parser of vLLM {VLLM_VERSION} "
-                             f"({', '.join(TOOL_CALL_PARSERS)})")
-        return value
-
-    @field_validator("reasoning_parser")
-    @classmethod
-    def _reasoning_parser(cls, value: str | None) -> str | None:
-        if value is not None and value not in REASONING_PARSERS:
-            raise ValueError(f"{value!r} is not a reasoning parser of vLLM {VLLM_VERSION} "
-                             f"({', '.join(REASONING_PARSERS)})")
+    def _known_parser(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Parser names are checked against the lists of the pinned vLLM."""
+        known, kind = ((TOOL_CALL_PARSERS, "tool call") if info.field_name == "tool_call_parser"
+                       else (REASONING_PARSERS, "reasoning"))
+        if value is not None and value not in known:
+            raise ValueError(f"{value!r} is not a {kind} parser of vLLM {VLLM_VERSION} ({', '.join(known)})")
         return value
 
     @model_validator(mode="after")
