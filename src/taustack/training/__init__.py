@@ -1,0 +1,1 @@
+"""Training: tau2 results -> datasets -> OpenAI/TRL format, token statistics, the SFT trainer."""
