@@ -103,3 +103,12 @@ def service_logs(project: ComposeProject, service: str, tail: int = 20) -> str:
     result = run_compose(project, "logs", "--no-color", "--tail", str(tail), service, capture=True, echo=False,
                          check=False)
     return (result.stdout or "") + (result.stderr or "")
+
+
+def recent_log_lines(project: ComposeProject, services: Sequence[str], since: str) -> list[str]:
+    """The services' log lines from the last `since` (a Docker duration such as 5m), without prefixes."""
+    if not services:
+        return []
+    result = run_compose(project, "logs", "--no-color", "--no-log-prefix", "--since", since, *services,
+                         capture=True, echo=False, check=False)
+    return (result.stdout or "").splitlines()

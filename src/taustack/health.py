@@ -10,6 +10,7 @@ import httpx
 
 from taustack.engines import get_engine
 from taustack.engines.base import ReplicaGroup, ReplicaHealth, describe_http_error
+from taustack.traffic import parse_stub_status
 
 PROBE_TIMEOUT = httpx.Timeout(5.0, connect=1.0)
 DEEP_PROBE_TIMEOUT = httpx.Timeout(60.0, connect=1.0)
@@ -35,6 +36,29 @@ async def balancer_statuses(groups: Sequence[ReplicaGroup], token: str | None) -
     async with httpx.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=False) as client:
         answers = await asyncio.gather(*(one(client, group) for group in groups))
     return {group.balancer_service: answer for group, answer in zip(groups, answers, strict=True)}
+
+
+async def balancer_connections(groups: Sequence[ReplicaGroup], token: str | None) -> dict[str, dict[str, int]]:
+    """Each balancer's stub_status counts (nginx's own /-/status); balancers that do not answer are left out."""
+
+    async def one(client: httpx.AsyncClient, group: ReplicaGroup) -> dict[str, int] | None:
+        headers = {"Authorization": f"Bearer {token}"} if group.auth and token else {}
+        try:
+            return parse_stub_status((await client.get(f"{group.balancer_url}/-/status", headers=headers)).text)
+        except httpx.HTTPError:
+            return None
+
+    async with httpx.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=False) as client:
+        answers = await asyncio.gather(*(one(client, group) for group in groups))
+    return {group.balancer_service: counts for group, counts in zip(groups, answers, strict=True) if counts}
+
+
+async def probe_everything(
+    groups: Sequence[ReplicaGroup], token: str | None
+) -> tuple[list[ReplicaHealth], dict[str, str], dict[str, dict[str, int]]]:
+    """Replicas, balancers' /health and their connection counts: all at once."""
+    return await asyncio.gather(probe_all(groups, deep=False), balancer_statuses(groups, token),
+                                balancer_connections(groups, token))
 
 
 def probe_balancers(groups: Sequence[ReplicaGroup], token: str | None = None) -> dict[str, str]:

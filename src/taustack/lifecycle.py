@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
 from rich.console import Console
 
-from taustack.compose import ComposeError, ComposeProject, container_states, run_compose, service_logs
+from taustack.compose import (
+    ComposeError,
+    ComposeProject,
+    container_states,
+    recent_log_lines,
+    run_compose,
+    service_logs,
+)
 from taustack.engines import engine_sections
 from taustack.engines.base import ReplicaGroup
 from taustack.errors import NotReadyError, TaustackError
 from taustack.gateway_check import gateway_url, probe_gateway, wait_gateway
-from taustack.health import missing_models, probe_balancers, probe_groups, wait_ready
+from taustack.health import missing_models, probe_balancers, probe_everything, probe_groups, wait_ready
 from taustack.images import require_local_images
 from taustack.pull import pull_model
 from taustack.render import RenderedStack, render_stack, write_files
 from taustack.render.writer import write_atomic
 from taustack.secrets_env import API_TOKEN, MASTER_KEY, ensure_secret, environment, read_env
 from taustack.spec import StackSpec
-from taustack.status import ReplicaRow, build_rows, gateway_row, print_table
+from taustack.status import RECENT_WINDOW, ReplicaRow, build_rows, gateway_row, print_table
+from taustack.traffic import summarize_lines
 from taustack.workspace import Workspace
 
 
@@ -188,15 +198,23 @@ def down(stack: Stack, volumes: bool) -> None:
 
 
 def status(stack: Stack, console: Console, as_json: bool = False) -> list[ReplicaRow]:
-    """Print a row per replica (a table, or JSON on stdout); raise NotReadyError (exit 3) when any is not ready."""
+    """Print a row per replica (a table, or JSON on stdout); raise NotReadyError (exit 3) when any is not ready.
+
+    Probes, `docker compose ps` and the balancers' recent access-log lines are read at the same time.
+    """
     groups = stack.require_groups()
     project = stack.project()
-    probes = probe_groups(groups)
-    containers = container_states(project)
-    rows = build_rows(groups, probes, containers, probe_balancers(groups, stack.api_token()))
-    if stack.with_gateway and stack.spec.gateway is not None:
-        rows.append(gateway_row(stack.spec.gateway, probe_gateway(stack.spec.gateway, None, deep=False),
-                                containers))
+    token = stack.api_token()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        containers_job = pool.submit(container_states, project)
+        log_job = pool.submit(recent_log_lines, project, [g.balancer_service for g in groups], RECENT_WINDOW)
+        gateway_job = (pool.submit(probe_gateway, stack.spec.gateway, None, False)
+                       if stack.with_gateway and stack.spec.gateway is not None else None)
+        probes, balancers, connections = asyncio.run(probe_everything(groups, token))
+        rows = build_rows(groups, probes, containers_job.result(), balancers, summarize_lines(log_job.result()),
+                          connections)
+        if gateway_job is not None and stack.spec.gateway is not None:
+            rows.append(gateway_row(stack.spec.gateway, gateway_job.result(), containers_job.result()))
     if as_json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
     else:

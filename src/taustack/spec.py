@@ -135,6 +135,8 @@ class BalancerSpec(StrictModel):
     """nginx in front of every replica group: routing, timeouts and limits."""
 
     image: ImageRef = Field("nginx:1.28.0", description="the nginx image, pinned")
+    strategy: Literal["least_conn", "round_robin"] = Field(
+        "least_conn", description="how requests without an X-Session-ID pick a replica")
     read_timeout_s: int = Field(3600, ge=1, description="longest wait for a replica's next bytes")
     connect_timeout_s: int = Field(5, ge=1, description="time to open a connection to a replica")
     body_limit: str = Field("64m", description="largest request body (nginx size: 64m, 512k)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +13,9 @@ from taustack.compose import ContainerState
 from taustack.engines.base import ReplicaGroup, ReplicaHealth
 from taustack.health import is_ready, missing_models
 from taustack.spec_gateway import GatewaySpec
+from taustack.traffic import ReplicaTraffic
+
+RECENT_WINDOW = "5m"
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,10 @@ class ReplicaRow:
     models_loaded: tuple[str, ...]
     problem: str
     probe_ms: float = 0.0
+    served_recent: int | None = None
+    errors_recent: int | None = None
+    p50_ms_recent: float | None = None
+    in_flight: int | None = None
 
 
 def container_label(state: ContainerState | None) -> str:
@@ -41,7 +49,13 @@ def build_rows(
     probes: Sequence[ReplicaHealth],
     containers: dict[str, ContainerState],
     balancers: dict[str, str],
+    traffic: dict[str, ReplicaTraffic] | None = None,
+    connections: dict[str, dict[str, int]] | None = None,
 ) -> list[ReplicaRow]:
+    """A row per replica then one for its balancer; traffic is per replica over a recent window (the access log),
+    connections are each balancer's stub_status counts (requests being answered: writing, less the probe's own)."""
+    traffic = traffic or {}
+    connections = connections or {}
     by_service = {health.replica.service: health for health in probes}
     rows = []
     for group in groups:
@@ -68,24 +82,44 @@ def build_rows(
                     models_loaded=health.models_loaded,
                     problem=problem,
                     probe_ms=round(health.latency_s * 1000, 1),
+                    **traffic_fields(traffic.get(replica.service)),
                 )
             )
         answer = balancers.get(group.balancer_service, "not probed")
         state = containers.get(group.balancer_service)
+        counts = connections.get(group.balancer_service)
+        group_traffic = [traffic[r.service] for r in group.replicas if r.service in traffic]
         rows.append(
             ReplicaRow(
                 service=group.balancer_service, engine=group.engine, gpus="-", container=container_label(state),
                 ready=answer == "200", version=group.balancer_url, models_on_disk=(), models_loaded=(),
                 problem="" if answer == "200" else f"/health: {answer}",
+                served_recent=sum(t.served for t in group_traffic) if answer == "200" else None,
+                errors_recent=sum(t.errors for t in group_traffic) if answer == "200" else None,
+                in_flight=max(0, counts["writing"] - 1) if counts else None,
             )
         )
     return rows
 
 
-def print_table(rows: Sequence[ReplicaRow], console: Console) -> None:
-    table = Table(title="taustack replicas", title_justify="left")
+def traffic_fields(traffic: ReplicaTraffic | None) -> dict[str, Any]:
+    if traffic is None:
+        return {"served_recent": 0, "errors_recent": 0}
+    return {"served_recent": traffic.served, "errors_recent": traffic.errors, "p50_ms_recent": traffic.p50_ms}
+
+
+def number(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def print_table(rows: Sequence[ReplicaRow], console: Console, window: str = RECENT_WINDOW) -> None:
+    table = Table(title="taustack replicas", title_justify="left",
+                  caption=f"served, 5xx and p50: the last {window}, from the balancer's access log; "
+                          "in flight: requests the balancer is answering", caption_justify="left")
     for column in ("service", "engine", "gpus", "container", "ready", "version / url", "models on disk", "loaded"):
         table.add_column(column)
+    for column in ("served", "5xx", "p50 ms", "in flight"):
+        table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
             row.service,
@@ -96,6 +130,10 @@ def print_table(rows: Sequence[ReplicaRow], console: Console) -> None:
             row.version or "-",
             ", ".join(row.models_on_disk) or "-",
             ", ".join(row.models_loaded) or "-",
+            number(row.served_recent),
+            number(row.errors_recent),
+            number(row.p50_ms_recent),
+            number(row.in_flight),
         )
     console.print(table)
 

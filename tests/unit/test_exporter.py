@@ -8,7 +8,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 
 from taustack.exporter.accesslog import AccessLogMetrics, BalancerMetrics
-from taustack.exporter.probes import STUB_RE
+from taustack.traffic import parse_stub_status, summarize_lines
 
 
 def line(**fields: object) -> str:
@@ -39,5 +39,21 @@ def test_access_log_lines_become_counts_and_histograms(tmp_path: Path) -> None:
 
 def test_stub_status_is_parsed() -> None:
     text = "Active connections: 3 \nserver accepts handled requests\n 10 10 20 \nReading: 0 Writing: 2 Waiting: 1 \n"
-    match = STUB_RE.search(text)
-    assert match is not None and match.groups() == ("3", "0", "2", "1")
+    assert parse_stub_status(text) == {"active": 3, "reading": 0, "writing": 2, "waiting": 1}
+    assert parse_stub_status("<html>502 Bad Gateway</html>") is None
+
+
+def test_recent_traffic_per_replica_from_log_lines() -> None:
+    lines = [
+        line(replica="ollama-0", request_time=0.1),
+        line(replica="ollama-0", request_time=0.3),
+        line(replica="ollama-0", request_time=0.2, status=502),
+        line(replica="ollama-1", request_time=1.5),
+        line(replica="", status=403),  # refused at the balancer: no replica
+        "2026/11/28 20:00:00 [warn] 1#1: an nginx error line\n",
+        '{"truncated": ',
+    ]
+    traffic = summarize_lines(lines)
+    assert set(traffic) == {"ollama-0", "ollama-1"}
+    assert (traffic["ollama-0"].served, traffic["ollama-0"].errors, traffic["ollama-0"].p50_ms) == (3, 1, 200.0)
+    assert (traffic["ollama-1"].served, traffic["ollama-1"].errors, traffic["ollama-1"].p50_ms) == (1, 0, 1500.0)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 import yaml
+from pydantic import ValidationError
 
 from taustack.render import render_stack, write_files
 from taustack.spec import StackSpec
@@ -48,6 +50,14 @@ def test_balancer_publishes_on_loopback_with_the_rendered_conf() -> None:
     assert "proxy_buffering off;" in conf and 'proxy_set_header Connection "";' in conf
     assert "client_max_body_size 64m;" in conf and "proxy_read_timeout 3600s;" in conf
     assert "use: taustack pull MODEL" in conf
+
+
+def test_round_robin_strategy_drops_least_conn_but_keeps_session_affinity() -> None:
+    conf = rendered({"ollama": {"replicas": 2}, "balancer": {"strategy": "round_robin"}})["nginx/ollama.conf"]
+    assert "least_conn;" not in conf and "upstream ollama_balanced {" in conf
+    assert "hash $http_x_session_id consistent;" in conf
+    with pytest.raises(ValidationError, match="strategy"):
+        rendered({"ollama": {"replicas": 2}, "balancer": {"strategy": "random"}})
 
 
 def test_no_engine_section_renders_nothing() -> None:

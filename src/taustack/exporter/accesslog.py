@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from taustack.traffic import parse_access_line
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
@@ -54,16 +55,11 @@ class AccessLogMetrics:
         return len(lines)
 
     def observe(self, line: str) -> None:
-        try:
-            entry = json.loads(line)
-        except ValueError:
+        entry = parse_access_line(line)
+        if entry is None:
             return
-        if not isinstance(entry, dict) or not entry.get("replica"):
-            return  # refused, health and alive requests name no replica
-        labels = (str(entry.get("balancer", "")), str(entry["replica"]))
-        status = int(entry.get("status") or 0)
-        self.metrics.requests.labels(*labels, f"{status // 100}xx").inc()
-        self.metrics.duration.labels(*labels).observe(float(entry.get("request_time") or 0))
-        header = str(entry.get("upstream_header_time") or "").split(",")[-1].strip()
-        if header and header != "-":
-            self.metrics.upstream_header.labels(*labels).observe(float(header))
+        labels = (entry.balancer, entry.replica)
+        self.metrics.requests.labels(*labels, f"{entry.status // 100}xx").inc()
+        self.metrics.duration.labels(*labels).observe(entry.request_time_s)
+        if entry.upstream_header_s is not None:
+            self.metrics.upstream_header.labels(*labels).observe(entry.upstream_header_s)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -15,8 +14,7 @@ from prometheus_client.registry import Collector
 
 from taustack.engines.base import Replica, ReplicaGroup, ReplicaHealth
 from taustack.health import is_ready, probe_all
-
-STUB_RE = re.compile(r"Active connections:\s*(\d+).*?Reading:\s*(\d+)\s*Writing:\s*(\d+)\s*Waiting:\s*(\d+)", re.S)
+from taustack.traffic import parse_stub_status
 
 
 def inside_network(groups: Sequence[ReplicaGroup]) -> list[ReplicaGroup]:
@@ -49,11 +47,9 @@ class StackState(Collector):
                 text = httpx.get(f"http://{group.balancer_service}:{self.status_port}/nginx_status", timeout=2).text
             except httpx.HTTPError:
                 continue
-            match = STUB_RE.search(text)
-            if match:
-                active, reading, writing, waiting = (int(value) for value in match.groups())
-                connections[group.balancer_service] = {"active": active, "reading": reading, "writing": writing,
-                                                       "waiting": waiting}
+            counts = parse_stub_status(text)
+            if counts is not None:
+                connections[group.balancer_service] = counts
         self.connections = connections
 
     def run_forever(self) -> threading.Thread:

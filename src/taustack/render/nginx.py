@@ -26,6 +26,7 @@ class BalancerView:
 
     name: str
     listen_port: int
+    balance_directive: str
     servers: tuple[UpstreamServer, ...]
     inference_regex: str
     refused_regex: str
@@ -51,6 +52,9 @@ AUTH_FILE = "/tmp/taustack-auth.conf"
 
 STATUS_PORT = 8079
 
+# nginx's default method is weighted round robin: no directive
+BALANCE_DIRECTIVES = {"least_conn": "least_conn;", "round_robin": "# round robin (nginx's default)"}
+
 
 def balancer_view(group: ReplicaGroup, settings: BalancerSpec, monitoring: bool = False) -> BalancerView:
     servers = tuple(
@@ -60,6 +64,7 @@ def balancer_view(group: ReplicaGroup, settings: BalancerSpec, monitoring: bool 
     return BalancerView(
         name=group.engine,
         listen_port=group.port,
+        balance_directive=BALANCE_DIRECTIVES[settings.strategy],
         servers=servers,
         inference_regex=group.routes.inference_regex,
         refused_regex=group.routes.refused_regex,
