@@ -3,11 +3,16 @@
 #   base images (taustack/base, python, nginx) -> scripts/images-offline.sh --prefer-registry
 #   taustack/llamacpp:0.3.36                   -> docker/llamacpp.Dockerfile (llama.cpp compiled once, cached)
 #   taustack/gateway:1.106.2                   -> docker/gateway.Dockerfile (litellm[proxy] pinned)
+#   taustack/trainer:cpu                       -> docker/trainer.Dockerfile on the Debian Python base, CPU torch from
+#                                                 pip's find-links folder when it holds the wheel, else TORCH_INDEX_URL
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 export DOCKER_BUILDKIT=0
 LLAMACPP_IMAGE=${LLAMACPP_IMAGE:-taustack/llamacpp:0.3.36}
 GATEWAY_IMAGE=${GATEWAY_IMAGE:-taustack/gateway:1.106.2}
+TRAINER_IMAGE=${TRAINER_IMAGE:-taustack/trainer:cpu}
+TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+TORCH_INDEX_URL=${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}
 "$HERE/scripts/images-offline.sh" --prefer-registry
 if docker image inspect "$LLAMACPP_IMAGE" >/dev/null 2>&1 && [ "${1:-}" != "--rebuild" ]; then
   echo "[images] present: $LLAMACPP_IMAGE" >&2
@@ -33,3 +38,18 @@ for pair in "taustack/prometheus:bookworm=docker/prometheus.Dockerfile=docker" \
     docker build -q -f "$HERE/$dockerfile" -t "$image" "$HERE/$context" >/dev/null
   fi
 done
+# The CPU trainer holds this checkout's code too: always built (only the last layer changes with the code).
+# Its build context is the checkout; build/trainer-wheels/ (gitignored) carries a local torch wheel when pip has one.
+wheels="$HERE/build/trainer-wheels"
+rm -rf "$wheels" && mkdir -p "$wheels"
+find_links=${PIP_FIND_LINKS:-$(python3 -m pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\\([^' ]*\\).*/\\1/p" | head -1)}
+wheel=$(ls "${find_links:-/nonexistent}"/torch-"$TORCH_VERSION"+cpu-cp311-*x86_64.whl 2>/dev/null | head -1 || true)
+if [ -n "$wheel" ]; then
+  ln "$wheel" "$wheels/" 2>/dev/null || cp -p "$wheel" "$wheels/"
+  echo "[images] building $TRAINER_IMAGE (torch from $wheel; first build: pip installs TRL & co, 2-3 minutes)" >&2
+else
+  echo "[images] building $TRAINER_IMAGE (torch $TORCH_VERSION from $TORCH_INDEX_URL; first build: several minutes)" >&2
+fi
+docker build -q -f "$HERE/docker/trainer.Dockerfile" --build-arg BASE_IMAGE=taustack/python:bookworm \
+  --build-arg TORCH_VERSION="$TORCH_VERSION" --build-arg TORCH_INDEX_URL="$TORCH_INDEX_URL" \
+  -t "$TRAINER_IMAGE" "$HERE" >/dev/null

@@ -1,0 +1,156 @@
+"""training/*.yaml recipes: `model`, `dataset`, `sft:` (TRL SFTConfig fields), `lora:` (PEFT LoraConfig fields).
+
+Validated on the host without torch or TRL: key names against the checked-in field lists (a typo gets a
+one-line error with the closest name), the values that matter by pydantic, everything else passed through.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from taustack.errors import TaustackError
+from taustack.spec import format_validation_error
+from taustack.training.recipe_fields import LORA_CONFIG_FIELDS, SFT_CONFIG_FIELDS
+
+TOP_LEVEL_KEYS = ("model", "dataset", "sft", "lora", "name")
+# set by taustack, not by the recipe: the run directory holds the checkpoints; --resume picks the checkpoint
+RESERVED_SFT_FIELDS = {
+    "output_dir": "set by taustack (the run directory's checkpoints/)",
+    "resume_from_checkpoint": "use `taustack train sft --resume RUN`",
+}
+
+
+class TrainingError(TaustackError):
+    """A bad recipe, GPU id, run or a failed training container: `Error: <one line>`, exit code 1."""
+
+
+class SftValues(BaseModel):
+    """The SFTConfig values worth checking before a container starts; other allowed fields pass through."""
+
+    model_config = ConfigDict(extra="allow", strict=False)
+
+    per_device_train_batch_size: int = Field(default=8, ge=1)
+    per_device_eval_batch_size: int = Field(default=8, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    learning_rate: float = Field(default=2e-5, gt=0)
+    num_train_epochs: float = Field(default=3.0, gt=0)
+    max_steps: int = Field(default=-1, ge=-1)
+    max_length: int | None = Field(default=1024, ge=1)
+    packing: bool = False
+    assistant_only_loss: bool = False
+    eval_strategy: Literal["no", "steps", "epoch"] = "no"
+    save_strategy: Literal["no", "steps", "epoch", "best"] = "steps"
+    save_total_limit: int | None = Field(default=None, ge=1)
+    logging_steps: float = Field(default=10, gt=0)
+    warmup_steps: float = Field(default=0, ge=0)
+    report_to: str | list[str] = "none"
+    bf16: bool | None = None
+    fp16: bool = False
+    seed: int = 42
+
+
+class LoraValues(BaseModel):
+    """The LoraConfig values worth checking; other allowed fields pass through."""
+
+    model_config = ConfigDict(extra="allow", strict=False)
+
+    r: int = Field(default=8, ge=1)
+    lora_alpha: int = Field(default=8, ge=1)
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+    target_modules: str | list[str] | None = None
+    task_type: Literal["CAUSAL_LM"] = "CAUSAL_LM"
+    bias: Literal["none", "all", "lora_only"] = "none"
+
+
+class Recipe(BaseModel):
+    """A validated recipe; `sft` and `lora` hold only the keys the file sets (TRL/PEFT defaults elsewhere)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(min_length=1)
+    dataset: str = Field(min_length=1)
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    sft: dict[str, Any]
+    lora: dict[str, Any]
+
+    def value(self, section: Literal["sft", "lora"], key: str) -> Any:
+        """The value a key has in the trainer: the recipe's, else the checked default."""
+        values: BaseModel = SftValues.model_validate(self.sft) if section == "sft" else LoraValues.model_validate(
+            self.lora)
+        return getattr(values, key)
+
+
+class CheckedValues(BaseModel):
+    """Both sections' checked values, so that a validation error's location starts with `sft.` or `lora.`."""
+
+    sft: SftValues
+    lora: LoraValues
+
+
+def _unknown_key(section: str, key: str, allowed: frozenset[str] | tuple[str, ...], kind: str) -> str:
+    close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{section}{key}: unknown key (not a {kind} field){hint}"
+
+
+def check_keys(data: dict[str, Any]) -> None:
+    """Every key must be a top-level recipe key or a field of SFTConfig/LoraConfig; the first bad one is named."""
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            raise TrainingError(_unknown_key("", str(key), TOP_LEVEL_KEYS, "recipe"))
+    for section, allowed, kind in (("sft", SFT_CONFIG_FIELDS, "TRL SFTConfig"),
+                                   ("lora", LORA_CONFIG_FIELDS, "PEFT LoraConfig")):
+        values = data.get(section)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise TrainingError(f"{section}: must be a mapping of {kind} fields")
+        for key in values:
+            if key not in allowed:
+                raise TrainingError(_unknown_key(f"{section}.", str(key), allowed, kind))
+            if section == "sft" and key in RESERVED_SFT_FIELDS:
+                raise TrainingError(f"sft.{key}: {RESERVED_SFT_FIELDS[key]}; remove it from the recipe")
+
+
+def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
+    """A mapping (read from YAML) -> Recipe; every problem is one line naming the field."""
+    if not isinstance(data, dict):
+        raise TrainingError(f"{source}: a recipe is a mapping with model, dataset, sft and lora")
+    data = {key: ({} if value is None and key in ("sft", "lora") else value) for key, value in data.items()}
+    try:
+        check_keys(data)
+    except TrainingError as exc:
+        raise TrainingError(f"{source}: {exc}") from None
+    try:
+        recipe = Recipe.model_validate(data)
+        CheckedValues.model_validate({"sft": recipe.sft, "lora": recipe.lora})
+    except ValidationError as exc:
+        raise TrainingError(f"{source}: {format_validation_error(exc, {})}") from None
+    return recipe
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Read and validate a recipe file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TrainingError(f"recipe {path} does not exist") from None
+    except OSError as exc:
+        raise TrainingError(f"cannot read recipe {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise TrainingError(f"{path}{where}: not valid YAML") from None
+    return parse_recipe(data, str(path))
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The recipe as YAML, as kept in a run directory."""
+    return yaml.safe_dump(recipe.model_dump(exclude_none=True), sort_keys=False)
