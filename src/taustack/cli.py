@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from taustack import __version__, lifecycle
+from taustack.cli_dataset import dataset
 from taustack.engines import ENGINE_KINDS
 from taustack.errors import EXIT_ERROR, TaustackError
 from taustack.pull import pull_model
@@ -268,6 +269,9 @@ def exporter(targets: Path, logs: Path, port: int, interval_s: float) -> None:
 def schema() -> None:
     """Print the stack file's JSON schema."""
     click.echo(json.dumps(StackSpec.model_json_schema(), indent=2))
+
+
+cli.add_command(dataset)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -195,6 +195,7 @@ def _staging(out: Path, overwrite: bool) -> Iterator[Path]:
         if out.exists():
             shutil.rmtree(old, ignore_errors=True)
             out.rename(old)
+        staging.chmod(0o755)
         staging.rename(out)
         shutil.rmtree(old, ignore_errors=True)
     finally:
