@@ -14,6 +14,7 @@ import click
 
 from taustack import __version__, lifecycle
 from taustack.cli_dataset import dataset
+from taustack.cli_train import train
 from taustack.engines import ENGINE_KINDS
 from taustack.errors import EXIT_ERROR, TaustackError
 from taustack.pull import pull_model
@@ -272,6 +273,7 @@ def schema() -> None:
 
 
 cli.add_command(dataset)
+cli.add_command(train)
 
 
 def main(argv: list[str] | None = None) -> None:

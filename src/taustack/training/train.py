@@ -78,7 +78,7 @@ def metrics_callback(path: Path) -> Any:
     """A TrainerCallback appending each log to metrics.jsonl and printing one progress line."""
     from transformers import TrainerCallback
 
-    class MetricsFile(TrainerCallback):  # type: ignore[misc]
+    class MetricsFile(TrainerCallback):  # type: ignore[misc]  # (Any base class)
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                    **kwargs: Any) -> None:
             if not state.is_world_process_zero or not logs:
@@ -129,6 +129,9 @@ def train(recipe: Recipe, dataset: Path, model_path: str, output: Path, resume: 
         peft_config=lora,
         callbacks=[metrics_callback(output / "metrics.jsonl")],
     )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # the [taustack] lines say the same
     trainer.train(resume_from_checkpoint=True if resume else None)
     if trainer.is_world_process_zero():
         trainer.save_model(str(output / "adapter"))

@@ -1,0 +1,223 @@
+"""`taustack train sft | export | status`: recipe + GPUs -> run directory -> trainer container -> recorded outcome."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from taustack.training import launch
+from taustack.training.accelerate_config import DEFAULT_CONFIG, check_accelerate_config, launch_command
+from taustack.training.devices import select_devices
+from taustack.training.recipe import Recipe, TrainingError, dump_recipe, load_recipe
+from taustack.training.rundir import RunDir, dataset_sha256, find_run, git_revision, list_runs, new_run_id, write_json
+
+DATA, MODEL, OUTPUT, CACHE = "/data", "/model", "/output", "/cache/huggingface"
+
+
+@dataclass(frozen=True)
+class SftOptions:
+    recipe: Path | None
+    gpus: str | None
+    gpu_ids: str | None
+    image: str
+    runs_dir: Path
+    name: str | None = None
+    resume: str | None = None
+    accelerate_config: Path | None = None
+    shm_size: str | None = "8g"
+    ipc_host: bool = False
+
+
+def resolve(root: Path, value: str) -> Path:
+    """A recipe path: absolute, else relative to the project root."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (root / path)
+
+
+def model_source(root: Path, model: str) -> tuple[str, list[launch.Mount]]:
+    """A local model folder is mounted read-only at /model; anything else is a Hugging Face id (cache mounted)."""
+    path = resolve(root, model)
+    if path.is_dir():
+        return MODEL, [launch.Mount(path.resolve(), MODEL)]
+    if path.exists() or model.startswith((".", "/")) or model.count("/") != 1:
+        raise TrainingError(f"model: {model!r} is neither a model folder nor a Hugging Face id (org/name)")
+    return model, []
+
+
+def hf_cache() -> launch.Mount:
+    import os
+
+    host = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    host.mkdir(parents=True, exist_ok=True)
+    return launch.Mount(host.resolve(), CACHE, read_only=False)
+
+
+def sft(root: Path, options: SftOptions, console: Console) -> RunDir:
+    """Validate everything, then make the run directory, run the trainer and record how it ended."""
+    if options.resume:
+        run = RunDir(find_run(options.runs_dir, options.resume).path.resolve())
+        recipe = load_recipe(options.recipe or run.recipe)
+        if run.last_checkpoint() is None:
+            raise TrainingError(f"run {run.id}: no checkpoint in {run.checkpoints} to resume from")
+    else:
+        recipe = load_recipe(options.recipe or root / "training" / "sft.yaml")
+        run = RunDir(options.runs_dir.resolve() / new_run_id(options.name or recipe.name or "sft"))
+        if run.path.exists():
+            raise TrainingError(f"run directory {run.path} exists already")
+    devices = select_devices(options.gpus, options.gpu_ids)
+    dataset = resolve(root, recipe.dataset)
+    digest = dataset_sha256(dataset)
+    model_arg, model_mounts = model_source(root, recipe.model)
+    accelerate_file = None
+    if len(devices) > 1:
+        accelerate_file = resolve(root, str(options.accelerate_config or DEFAULT_CONFIG))
+        check_accelerate_config(accelerate_file)
+    client = launch.docker_client()
+    launch.check_image(client, options.image)
+
+    # from here on the run directory exists
+    run.path.mkdir(parents=True, exist_ok=True)
+    write_recipe = not options.resume or options.recipe is not None
+    if write_recipe:
+        from taustack.render.writer import write_atomic
+
+        write_atomic(run.recipe, dump_recipe(recipe))
+    if accelerate_file is not None:
+        shutil.copyfile(accelerate_file, run.path / "accelerate.yaml")
+    train_args = ["--recipe", f"{OUTPUT}/recipe.yaml", "--dataset", DATA, "--model", model_arg, "--output", OUTPUT]
+    if options.resume:
+        train_args.append("--resume")
+    command = launch_command(train_args, len(devices), f"{OUTPUT}/accelerate.yaml" if accelerate_file else None)
+    job = launch.Job(
+        run_id=run.id, kind="train", image=options.image, command=command,
+        mounts=[launch.Mount(dataset.resolve(), DATA), *model_mounts, launch.Mount(run.path, OUTPUT, False),
+                hf_cache()],
+        devices=devices, shm_size=options.shm_size, ipc_host=options.ipc_host, env=launch.passed_environment(),
+        user=launch.container_user(),
+    )
+    info = run.info() if options.resume else {}
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    info.update({
+        "id": run.id, "name": recipe.name or options.name, "model": recipe.model, "dataset": recipe.dataset,
+        "dataset_sha256": digest, "image": options.image, "git_revision": git_revision(root),
+        "devices": list(devices) or "cpu", "command": command, "container": job.name,
+    })
+    info.setdefault("started", started)
+    if options.resume:
+        info.setdefault("resumed", []).append(started)
+    write_json(run.info_file, info)
+    run.state_file.unlink(missing_ok=True)
+    where = ", ".join(f"GPU {d}" for d in devices) or "the CPU"
+    console.print(f"[bold]train[/] {run.id} on {where} ({options.image}); run directory {run.path}")
+    outcome = launch.run_job(client, job)
+    write_json(run.state_file, {
+        "state": outcome.state, "exit_code": outcome.exit_code, "oom_killed": outcome.oom_killed,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+    if outcome.state != "finished":
+        raise TrainingError(f"training {run.id} failed: {outcome.describe()}; logs above, run directory {run.path}")
+    summary = summarize(run.metrics())
+    console.print(f"[bold green]finished[/] {run.id}: {summary}; adapter {run.adapter}")
+    return run
+
+
+def summarize(metrics: list[dict[str, Any]]) -> str:
+    losses = [row["loss"] for row in metrics if "loss" in row]
+    final: dict[str, Any] = next((row for row in reversed(metrics) if "train_steps_per_second" in row), {})
+    parts = [f"{metrics[-1]['step']} steps" if metrics else "no metrics"]
+    if losses:
+        parts.append(f"last loss {losses[-1]:.4g}")
+    if final:
+        parts.append(f"{final['train_steps_per_second']:.3g} steps/s")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    state: str
+    steps: str
+    loss: str
+    started: str
+    model: str
+    dataset: str
+
+
+def run_row(run: RunDir, containers: dict[str, str] | None) -> RunRow:
+    """One status row from the run directory; a run without state.json is as its container says."""
+    info, state, metrics = run.info(), run.state(), run.metrics()
+    if state is not None:
+        word = state["state"] if state["state"] == "finished" else f"{state['state']} ({state['exit_code']})"
+        if state.get("oom_killed"):
+            word += " OOM"
+    elif containers is None:
+        word = "unknown (no Docker)"
+    else:
+        word = {"running": "running", "created": "starting"}.get(containers.get(run.id, ""), "unknown")
+    step = next((row for row in reversed(metrics) if "step" in row), None)
+    steps = f"{step['step']}/{step.get('max_steps', '?')}" if step else "-"
+    loss = next((f"{row['loss']:.4g}" for row in reversed(metrics) if "loss" in row), "-")
+    return RunRow(run.id, word, steps, loss, str(info.get("started", "-")), str(info.get("model", "-")),
+                  str(info.get("dataset", "-")))
+
+
+def status(runs_dir: Path, console: Console) -> list[RunRow]:
+    """A table of the runs in runs_dir, the running ones from their containers."""
+    try:
+        containers: dict[str, str] | None = launch.running_runs(launch.docker_client())
+    except TrainingError:
+        containers = None
+    rows = [run_row(run, containers) for run in list_runs(runs_dir)]
+    table = Table("run", "state", "steps", "last loss", "started", "model", "dataset", box=None)
+    for row in rows:
+        table.add_row(row.id, row.state, row.steps, row.loss, row.started, row.model, row.dataset)
+    if rows:
+        console.print(table)
+    else:
+        console.print(f"no runs in {runs_dir} (start one with `taustack train sft`)")
+    return rows
+
+
+def export(root: Path, runs_dir: Path, run_ref: str, merge: bool, gguf: bool, image: str,
+           console: Console) -> RunDir:
+    """Merge the adapter (and write a GGUF) in the trainer container, then say how to serve the result."""
+    run = find_run(runs_dir, run_ref)
+    if not (run.adapter / "adapter_config.json").is_file():
+        raise TrainingError(f"run {run.id} has no adapter ({run.adapter}): did it finish?")
+    if merge or gguf:
+        recipe: Recipe = load_recipe(run.recipe)
+        model_arg, model_mounts = model_source(root, recipe.model)
+        client = launch.docker_client()
+        launch.check_image(client, image)
+        command = ["python", "-m", "taustack.training.export_model", "--adapter", f"{OUTPUT}/adapter",
+                   "--model", model_arg, "--out", f"{OUTPUT}/export", *(["--gguf"] if gguf else [])]
+        job = launch.Job(run_id=run.id, kind="export", image=image, command=command,
+                         mounts=[*model_mounts, launch.Mount(run.path.resolve(), OUTPUT, False), hf_cache()],
+                         env=launch.passed_environment(), user=launch.container_user())
+        outcome = launch.run_job(client, job)
+        if outcome.state != "finished":
+            raise TrainingError(f"export of {run.id} failed: {outcome.describe()}")
+    console.print(serving_hints(run, str(run.info().get("model", "<base model>")), gguf))
+    return run
+
+
+def serving_hints(run: RunDir, base_model: str, gguf: bool) -> str:
+    """How to serve what a run made: vLLM with the LoRA adapter or the merged model, llama.cpp, Ollama."""
+    name = run.id.split("-", 2)[-1] if run.id.count("-") >= 2 else run.id
+    lines = [f"Serve run {run.id}:", "",
+             f"vLLM (LoRA adapter): vllm serve {base_model} --enable-lora --lora-modules {name}={run.adapter}"]
+    if (run.export / "hf" / "config.json").is_file():
+        lines.append(f"vLLM (merged model): vllm serve {run.export / 'hf'} --served-model-name {name}")
+    if gguf:
+        lines += ["", "llama.cpp (a stack file for `taustack up --stack FILE`):",
+                  "  llamacpp:", f"    model: {run.export / 'model.gguf'}", f"    model_name: {name}",
+                  "    replicas: 1", "    port: 8080",
+                  "  balancer:", "    image: taustack/nginx:bookworm", "",
+                  f"Ollama: cd {run.export} && ollama create {name} -f Modelfile"]
+    return "\n".join(lines)
