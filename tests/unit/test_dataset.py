@@ -98,7 +98,7 @@ def test_random_split_is_by_task_and_seeded(tmp_path: Path) -> None:
         sides.setdefault(example["provenance"]["task_id"], set()).add(example["split"])
     assert all(len(s) == 1 for s in sides.values())
     assert manifest["splits"]["test"]["tasks"] == round(len(sides) * 0.25)
-    again, out2 = make(tmp_path, *airline, split="random", test_fraction=0.25, seed=7, name="again")
+    _, out2 = make(tmp_path, *airline, split="random", test_fraction=0.25, seed=7, name="again")
     assert [e["split"] for e in examples(out2)] == [e["split"] for e in examples(out)]
 
 
@@ -218,7 +218,7 @@ def test_unknown_domain_uses_the_files_policy_and_infers_tools(tmp_path: Path) -
     schema = next(t for t in example["tools"] if t["function"]["name"] == "get_reservation_details")
     assert schema["function"]["parameters"]["properties"] == {"reservation_id": {"type": "string"}}
     assert data["info"]["environment_info"]["policy"] in example["messages"][0]["content"]
-    with pytest.raises(DatasetError, match="neither|no catalog has task splits"):
+    with pytest.raises(DatasetError, match=r"neither|no catalog has task splits"):
         make(tmp_path, path, name="tau2split")
     del data["info"]["environment_info"]["policy"]
     path.write_text(json.dumps(data))
