@@ -16,7 +16,8 @@ DEMO_STACK ?= serving/demo.yaml
 UP_STACK = --stack $(or $(STACK),serving/stack.yaml)
 
 .PHONY: help setup docker images images-offline images-test demo test test-unit bench lint render up up-ollama \
-        up-llamacpp up-vllm up-gateway up-monitoring down status pull clean
+        up-llamacpp up-vllm up-gateway up-monitoring down status pull clean \
+        train-sft train-status
 
 help:
 	@echo "make demo             the main job: a tiny local model on 2 llama.cpp replicas behind nginx, queried"
@@ -24,6 +25,7 @@ help:
 	@echo "make test             unit, golden and Docker integration tests"
 	@echo "make up-ollama GPUS=4 Ollama replicas behind nginx on 127.0.0.1:11434 (GPU_IDS=1,3 REPLICAS=2 STACK=...)"
 	@echo "make status | down    a row per replica | stop everything"
+	@echo "make train-sft RECIPE=training/sft.yaml GPU_IDS=0,1   SFT with LoRA in the trainer container (GPUS=cpu)"
 	@echo "make images-offline   build base images from Debian packages (no registry needed)"
 	@echo "make docker           install Docker Engine + Compose (Debian/Ubuntu, as root)"
 
@@ -120,6 +122,16 @@ status: $(VENV)/.installed
 
 pull: $(VENV)/.installed
 	$(TAUSTACK) pull $(MODEL) $(STACK_ARGS)
+
+# SFT with LoRA in the trainer container: RECIPE (default training/sft.yaml), GPU_IDS=0,1 or GPUS=2|all|cpu,
+# TRAINER_IMAGE (default taustack/trainer:0.1.0; scripts/images.sh builds taustack/trainer:cpu)
+TRAIN_ARGS = $(if $(RECIPE),--recipe $(RECIPE)) $(if $(GPUS),--gpus $(GPUS)) $(if $(GPU_IDS),--gpu-ids $(GPU_IDS)) \
+             $(if $(TRAINER_IMAGE),--image $(TRAINER_IMAGE)) $(if $(RESUME),--resume $(RESUME))
+train-sft: $(VENV)/.installed
+	$(TAUSTACK) train sft $(TRAIN_ARGS)
+
+train-status: $(VENV)/.installed
+	$(TAUSTACK) train status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
