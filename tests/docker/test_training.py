@@ -1,0 +1,116 @@
+"""A real TRL SFT + LoRA run on the CPU trainer image, from real tau2 trajectories to a served GGUF.
+
+tau2 results -> `taustack dataset make` / `to-openai` -> `taustack train sft --gpus cpu` (8 steps on the tiny model)
+-> `taustack train status` -> `taustack train export --merge --gguf` -> llama.cpp serves it -> one completion.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.docker.conftest import docker, start_stack
+from tests.helpers import ROOT, run_cli
+
+pytestmark = pytest.mark.docker
+
+TRAINER_IMAGE = os.environ.get("TAUSTACK_TEST_TRAINER_IMAGE", "taustack/trainer:cpu")
+RESULTS = Path(os.environ.get("TAUSTACK_TEST_TAU2_RESULTS",
+                              "/work/shared/data/tau2-results/gpt-4.1_airline_default_1trial.json"))
+PREFIX = "taustack-train-test"
+
+
+@pytest.fixture(scope="module")
+def trainer_image() -> str:
+    """The CPU trainer (scripts/images.sh builds it); built here when `make test` did not."""
+    if docker("image", "inspect", TRAINER_IMAGE, check=False).returncode != 0:
+        subprocess.run([str(ROOT / "scripts" / "images.sh")], check=True, timeout=1800)
+    return TRAINER_IMAGE
+
+
+@pytest.fixture(scope="module")
+def tau2_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not RESULTS.is_file():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            raise AssertionError(f"CI=true but the tau2 results file {RESULTS} is missing")
+        pytest.skip(f"no tau2 results file at {RESULTS} (TAUSTACK_TEST_TAU2_RESULTS)")
+    out = tmp_path_factory.mktemp("tau2-dataset") / "airline"
+    made = run_cli("dataset", "make", "--results", str(RESULTS), "--name", "airline", "--out", str(out),
+                   "--split", "random", "--test-fraction", "0.25", "--sample", "12")
+    assert made.returncode == 0, made.stderr
+    converted = run_cli("dataset", "to-openai", "airline", "--out", str(out))
+    assert converted.returncode == 0, converted.stderr
+    assert (out / "train.jsonl").read_text().count("\n") >= 4
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    result = run_cli("model", "tiny", str(out), env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    return out / "hf"
+
+
+def test_sft_on_tau2_data_then_export_and_serve(tmp_path: Path, trainer_image: str, tau2_dataset: Path,
+                                                tiny_hf: Path, base_images: None) -> None:
+    started = time.monotonic()
+    runs = tmp_path / "runs"
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "tiny-airline", "model": str(tiny_hf), "dataset": str(tau2_dataset),
+        "sft": {"max_steps": 8, "per_device_train_batch_size": 2, "learning_rate": 1e-3, "logging_steps": 1,
+                "max_length": 1024, "truncation_mode": "keep_end", "assistant_only_loss": True,
+                "save_steps": 4, "save_total_limit": 1, "eval_strategy": "no", "report_to": "none"},
+        "lora": {"r": 8, "lora_alpha": 16, "target_modules": "all-linear", "task_type": "CAUSAL_LM"},
+    }))
+    env = {"TAUSTACK_TRAIN_CONTAINER_PREFIX": PREFIX, "HF_HUB_OFFLINE": "1"}
+    common = ["--image", trainer_image, "--runs-dir", str(runs)]
+
+    trained = run_cli("train", "sft", "--recipe", str(recipe), "--gpus", "cpu", *common, env=env, timeout=900)
+    train_seconds = time.monotonic() - started
+    assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+    assert "[taustack] step 8/8" in trained.stdout  # progress streamed from the container
+    (run_dir,) = runs.iterdir()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["image"] == trainer_image and len(info["dataset_sha256"]) == 64
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    losses = [row["loss"] for row in metrics if "loss" in row]
+    final = next(row for row in metrics if "train_steps_per_second" in row)
+    print(f"\n[measure] CPU SFT+LoRA, tiny model, 8 steps on tau2 airline: {final['train_steps_per_second']:.2f} "
+          f"steps/s (train_runtime {final['train_runtime']:.2f}s; `taustack train sft` {train_seconds:.1f}s)")
+    assert len(losses) == 8 and all(loss > 0 for loss in losses)
+    assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    assert docker("ps", "-a", "--filter", "label=io.taustack.run=" + run_dir.name, "-q").stdout.strip() == ""
+
+    status = run_cli("train", "status", "--runs-dir", str(runs), env=env)
+    assert status.returncode == 0, status.stderr
+    assert run_dir.name in status.stdout and "finished" in status.stdout and "8/8" in status.stdout
+
+    exported = run_cli("train", "export", "tiny-airline", "--merge", "--gguf", *common, env=env, timeout=600)
+    assert exported.returncode == 0, exported.stdout[-3000:] + exported.stderr[-3000:]
+    gguf = run_dir / "export" / "model.gguf"
+    assert gguf.is_file() and (run_dir / "export" / "Modelfile").read_text().startswith("FROM ./model.gguf")
+    assert "--lora-modules" in exported.stdout and str(gguf) in exported.stdout
+
+    spec = {"llamacpp": {"model": str(gguf), "model_name": "tiny-airline", "replicas": 1, "threads": 1,
+                         "context_size": 2048, "port": 28380},
+            "balancer": {"image": "taustack/nginx:bookworm"}}
+    (tmp_path / "serve").mkdir()
+    stack = start_stack(tmp_path / "serve", "train", spec, 28380, 1)
+    try:
+        body = {"model": "tiny-airline", "messages": [{"role": "user", "content": "Cancel my reservation"}],
+                "max_tokens": 16}
+        response = httpx.post(f"{stack.url}/v1/chat/completions", json=body, timeout=60)
+        assert response.status_code == 200, response.text
+        assert response.json()["usage"]["completion_tokens"] > 0
+    finally:
+        stack.cli("down")
+    print(f"[measure] tau2 data -> trained -> exported -> served -> answered: {time.monotonic() - started:.1f}s")
