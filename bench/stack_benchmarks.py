@@ -1,6 +1,9 @@
 """Benchmarks of the balancer on the CPU stack, with fake Ollama replicas (tests/fakes/ollama), printing numbers.
 
     (a) nginx's added latency over a direct replica call, at 1 and 32 concurrent requests, and the throughput ratio
+    (b) least_conn against round robin: p99 of short requests when 10% of requests are 50x longer
+    (c) session affinity against least_conn: first token on turns >= 2 of replayed tau2 episodes, 2 llama.cpp
+        replicas of the tiny model with prompt caching, a tau2 domain's agent system prompt (policy) in front
     (d) throughput with 1, 2 and 4 replicas of a fake with a fixed service time and 2 slots each
     (e) a replica's engine crashing under load: errors seen by clients, time until it serves again
     (f) 1,000 concurrent streams through nginx: errors
@@ -8,12 +11,17 @@
 Each scenario starts its own stack with `taustack up` (project taustack-bench, ports 31434+), measures with
 `taustack bench` (side by side where there is a baseline), prints one line per number, and checks loose bounds
 only (these machines are noisy). Run from the repo root after `make images`: .venv/bin/python bench/stack_benchmarks.py
+(c) needs models/tiny (made here if missing) and ../shared/data beside the checkout (skipped, and said so, without).
+Name scenarios to run only those: bench/stack_benchmarks.py b c
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -26,37 +34,41 @@ import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
 FAKE = "taustack-test/fake-ollama:latest"
 MODEL = "qwen2.5:0.5b"
 PORT = 31434
 failures: list[str] = []
 
 
-def taustack(*args: str, folder: Path) -> subprocess.CompletedProcess[str]:
+def taustack(*args: str, folder: Path, project: str = "taustack-bench") -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "taustack", *args, "--stack", str(folder / "stack.yaml"),
-            "--generated-dir", str(folder / "generated"), "--project-name", "taustack-bench"]
+            "--generated-dir", str(folder / "generated"), "--project-name", project]
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
 
 
 class Stack:
-    """A fake Ollama stack for one scenario; always taken down."""
+    """A stack for one scenario (fake Ollama replicas unless a spec is given); always taken down."""
 
-    def __init__(self, replicas: int, parallel: int, extra: dict[str, str]) -> None:
+    def __init__(self, replicas: int = 1, parallel: int = 1, extra: dict[str, str] | None = None, port: int = PORT,
+                 strategy: str = "least_conn", project: str = "taustack-bench",
+                 spec: dict[str, Any] | None = None) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="taustack-bench-"))
-        spec = {"ollama": {"image": FAKE, "replicas": replicas, "port": PORT, "models": [MODEL],
-                           "env": {"num_parallel": parallel, "extra": extra}},
-                "balancer": {"image": "taustack/nginx:bookworm"}}
+        self.project = project
+        spec = spec or {"ollama": {"image": FAKE, "replicas": replicas, "port": port, "models": [MODEL],
+                                   "env": {"num_parallel": parallel, "extra": extra or {}}}}
+        spec["balancer"] = {"image": "taustack/nginx:bookworm", "strategy": strategy}
         (self.folder / "stack.yaml").write_text(yaml.safe_dump(spec))
 
     def __enter__(self) -> Stack:
-        result = taustack("up", "--timeout", "180", folder=self.folder)
+        result = taustack("up", "--timeout", "300", folder=self.folder, project=self.project)
         if result.returncode != 0:
-            taustack("down", "--volumes", folder=self.folder)
+            taustack("down", "--volumes", folder=self.folder, project=self.project)
             raise SystemExit(f"taustack up failed:\n{result.stderr[-3000:]}")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        taustack("down", "--volumes", folder=self.folder)
+        taustack("down", "--volumes", folder=self.folder, project=self.project)
 
 
 def bench(url: str, *args: str) -> list[dict[str, Any]]:
@@ -85,6 +97,93 @@ def nginx_overhead() -> None:
                   f"{balancer['e2e_ms']['p50']:.2f} ms (+{added:.2f} ms); req/s {direct['requests_per_s']:.0f} vs "
                   f"{balancer['requests_per_s']:.0f} (ratio {ratio:.2f})")
             check(ratio > 0.2 and balancer["errors"] == 0, f"(a) nginx throughput ratio {ratio:.2f} at {concurrency}")
+
+
+async def mixed_load(url: str, seconds: float, seed: int) -> dict[str, list[float]]:
+    """4 clients for `seconds`: each request is long (50 tokens) with probability 0.1, else short (1 token)."""
+    rng = random.Random(seed)
+    times: dict[str, list[float]] = {"short": [], "long": [], "errors": []}
+    deadline = time.monotonic() + seconds
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        while time.monotonic() < deadline:
+            kind = "long" if rng.random() < 0.1 else "short"
+            body = {"model": MODEL, "stream": False, "messages": [{"role": "user", "content": "hi"}],
+                    "options": {"num_predict": 50 if kind == "long" else 1}}
+            started = time.perf_counter()
+            try:
+                response = await client.post(f"{url}/api/chat", json=body)
+                times[kind if response.status_code == 200 else "errors"].append(time.perf_counter() - started)
+            except httpx.HTTPError:
+                times["errors"].append(0.0)
+
+    async with httpx.AsyncClient(timeout=60, trust_env=False) as client:
+        await asyncio.gather(*(client_loop(client) for _ in range(4)))
+    return times
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * (len(ordered) - 1) + 0.5))] if ordered else float("nan")
+
+
+def least_conn_vs_round_robin() -> None:
+    """Both balancers at once over their own 4 one-slot replicas (20 ms per token), the same load on each."""
+    extra = {"FAKE_TOKEN_DELAY_MS": "20", "FAKE_TOKENS": "50"}  # num_predict cuts short ones to 1
+    with Stack(4, 1, extra, PORT, "least_conn", "taustack-bench-lc"), \
+            Stack(4, 1, extra, PORT + 1000, "round_robin", "taustack-bench-rr"):
+
+        async def both() -> list[dict[str, list[float]]]:
+            return list(await asyncio.gather(mixed_load(f"http://127.0.0.1:{PORT}", 12, 1),
+                                             mixed_load(f"http://127.0.0.1:{PORT + 1000}", 12, 1)))
+
+        least, robin = asyncio.run(both())
+    ratio = p99(robin["short"]) / p99(least["short"])
+    for name, times in (("least_conn", least), ("round robin", robin)):
+        print(f"(b) {name:11s}: {len(times['short'])} short, {len(times['long'])} long, {len(times['errors'])} "
+              f"errors; short p50 {sorted(times['short'])[len(times['short']) // 2] * 1000:.0f} ms, "
+              f"short p99 {p99(times['short']) * 1000:.0f} ms")
+    print(f"(b) short-request p99, round robin / least_conn: {ratio:.2f}")
+    check(not least["errors"] and not robin["errors"], "(b) errors")
+    check(ratio > 1.0, f"(b) round robin's short p99 is not above least_conn's (ratio {ratio:.2f})")
+
+
+def session_affinity_vs_least_conn() -> None:
+    """Replayed tau2 airline episodes, the domain's agent system prompt first: with and without X-Session-ID."""
+    results = SHARED / "tau2-results" / "gpt-4.1_airline_default_1trial.json"
+    domain = SHARED / "tau2-domains" / "airline.json"
+    if not results.is_file() or not domain.is_file():
+        print(f"(c) skipped: {SHARED} is not beside this checkout")
+        check(os.environ.get("CI", "").lower() not in ("1", "true"), "(c) ../shared/data missing in CI")
+        return
+    if not (ROOT / "models" / "tiny" / "tiny.gguf").is_file():
+        subprocess.run([sys.executable, "-m", "taustack", "model", "tiny", "models/tiny"], cwd=ROOT, check=True)
+    folder = Path(tempfile.mkdtemp(prefix="taustack-bench-policy-"))
+    policy = folder / "airline-agent-prompt.md"
+    policy.write_text(json.loads(domain.read_text())["system_prompt_agent"])
+    # llama-server's default 2 slots per replica (each keeps its own prompt cache); concurrency = all slots
+    spec = {"llamacpp": {"model": "models/tiny/tiny.gguf", "model_name": "tiny", "replicas": 2, "threads": 1,
+                         "slots": 2, "context_size": 32768, "port": PORT}}
+    p50s: dict[str, list[float]] = {"least_conn": [], "affinity": []}
+    with Stack(spec=spec):
+        # alternate the two modes twice, so a drift of the machine hits both
+        for label, sessions in (("least_conn", "--no-sessions"), ("affinity", "--sessions")) * 2:
+            argv = [sys.executable, "-m", "taustack", "bench", f"http://127.0.0.1:{PORT}", "--model", "tiny", "--json",
+                    "--prompts", f"tau2:{results}", "--system", str(policy), sessions, "--concurrency", "4",
+                    "--requests", "80", "--max-tokens", "4", "--timeout", "300", "--max-error-rate", "1"]
+            result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False)
+            if result.returncode != 0:
+                raise SystemExit(f"taustack bench failed: {result.stderr[-2000:]}")
+            (summary,) = json.loads(result.stdout)
+            later = summary["ttft_later_turns_ms"]
+            p50s[label].append(later["p50"])
+            print(f"(c) {label:10s}: {summary['requests']} requests, {summary['errors']} errors; first token on "
+                  f"turns >= 2: p50 {later['p50']:.0f} ms, p90 {later['p90']:.0f} ms; per replica "
+                  f"{summary['per_replica']}")
+            check(summary["errors"] == 0, f"(c) {label}: {summary['errors_by_kind']}")
+    least, affinity = (sum(p50s[key]) / len(p50s[key]) for key in ("least_conn", "affinity"))
+    print(f"(c) first token on turns >= 2, mean p50 least_conn / affinity: {least / affinity:.2f} "
+          f"({least:.0f} ms / {affinity:.0f} ms)")
 
 
 def replica_scaling() -> None:
@@ -137,8 +236,15 @@ def thousand_streams() -> None:
 def main() -> int:
     subprocess.run(["docker", "build", "-q", "--build-arg", "BASE_IMAGE=taustack/python:bookworm", "-t", FAKE,
                     str(ROOT / "tests" / "fakes" / "ollama")], check=True, capture_output=True)
-    for scenario in (nginx_overhead, replica_scaling, crash_under_load, thousand_streams):
-        scenario()
+    scenarios = {"a": nginx_overhead, "b": least_conn_vs_round_robin, "c": session_affinity_vs_least_conn,
+                 "d": replica_scaling, "e": crash_under_load, "f": thousand_streams}
+    chosen = sys.argv[1:] or list(scenarios)
+    unknown = [name for name in chosen if name not in scenarios]
+    if unknown:
+        print(f"unknown scenario {unknown[0]!r}: choose from {', '.join(scenarios)}")
+        return 1
+    for name in chosen:
+        scenarios[name]()
     if failures:
         print("bench bounds not met: " + "; ".join(failures))
         return 1

@@ -142,6 +142,10 @@ class BalancerSpec(StrictModel):
     body_limit: str = Field("64m", description="largest request body (nginx size: 64m, 512k)")
     worker_connections: int = Field(8192, ge=512, description="connections per nginx worker")
     keepalive: int = Field(64, ge=0, description="idle upstream connections kept per worker")
+    keepalive_timeout_s: int = Field(
+        4, ge=1, description="how long an idle upstream connection is kept: below the engines' own idle timeout "
+                             "(llama-server and vLLM's uvicorn close after 5 s), or a reused connection may be "
+                             "closed under a request and the replica counted as failed")
     max_fails: int = Field(1, ge=0, description="failures before a replica is skipped for fail_timeout")
     fail_timeout_s: int = Field(5, ge=1, description="how long a failed replica is skipped")
     next_upstream_tries: int = Field(3, ge=1, description="replicas an inference request may try")

@@ -101,3 +101,38 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
         load_episodes(str(tmp_path / "p.jsonl"))
     result = run_cli("bench", "http://127.0.0.1:9", "--model", "x")
     assert result.returncode == 1 and "give --requests or --duration" in result.stderr
+
+
+def test_sessions_can_be_left_out_and_a_system_prompt_replaces_the_episodes_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--no-sessions sends no X-Session-ID; --system is every request's system message; turns are numbered."""
+    import asyncio
+
+    from taustack.loadgen import runner
+
+    seen: list[tuple[str | None, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append((request.headers.get("x-session-id"), body["messages"][0]["content"]))
+        answer = {"choices": [{"message": {"content": "ok"}}], "usage": {"completion_tokens": 1}}
+        return httpx.Response(200, json=answer)
+
+    real_client = httpx.AsyncClient
+    monkeypatch.setattr(runner.httpx, "AsyncClient",
+                        lambda **kwargs: real_client(transport=httpx.MockTransport(handler), **kwargs))
+    system = tmp_path / "policy.md"
+    system.write_text("the domain policy")
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text('{"messages": [{"role": "system", "content": "old"}, {"role": "user", "content": "hi"}]}\n')
+    episodes = load_episodes(str(jsonl), system)
+    episodes = [runner.Episode("ep", episodes[0].turns * 3)]
+    for sessions in (True, False):
+        seen.clear()
+        plan = runner.LoadPlan(api="openai", url="http://x", model="m", episodes=episodes, stream=False,
+                               concurrency=1, requests=3, sessions=sessions)
+        samples = asyncio.run(runner.run_load(plan))
+        assert [sample.turn for sample in samples] == [0, 1, 2]
+        assert {content for _, content in seen} == {"the domain policy"}
+        assert {session for session, _ in seen} == ({"ep-r0"} if sessions else {None})

@@ -74,3 +74,11 @@ def test_write_files_only_writes_what_changed_and_removes_stale_files(tmp_path: 
     assert (tmp_path / "a.conf").read_text() == "3\n"
     assert (tmp_path / ".gitkeep").exists()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_llama_server_upstreams_get_a_new_connection_per_request() -> None:
+    """llama-server may close a kept-alive connection after a streamed answer without saying so."""
+    for server, kept in (("llama-server", False), ("llama-cpp-python", True)):
+        files = rendered({"llamacpp": {"model": "models/tiny/tiny.gguf", "server": server}})
+        assert ("keepalive 64;" in files["nginx/llamacpp.conf"]) is kept
+    assert "keepalive_timeout 4s;" in rendered({"ollama": {}})["nginx/ollama.conf"]

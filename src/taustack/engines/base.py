@@ -43,6 +43,9 @@ class Routes:
     refused_regex: str
     refused_hint: str
     health_path: str
+    # False where the engine may close a kept-alive connection without saying so (nginx would count the
+    # replica as failed): every request then gets a new connection
+    reuse_connections: bool = True
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ class Sample:
     output_tokens: int
     replica: str
     error: str = ""
+    turn: int = 0  # the request's place in its episode (0: the first)
 
     @property
     def ok(self) -> bool:

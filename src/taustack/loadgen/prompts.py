@@ -110,10 +110,29 @@ def tau2_episodes(path: Path) -> list[Episode]:
     return episodes
 
 
-def load_episodes(source: str) -> list[Episode]:
-    """`builtin`, a .jsonl file, or `tau2:FILE` (a tau2-bench results file)."""
+def with_system_prompt(episodes: list[Episode], system: str) -> list[Episode]:
+    """Every request starts with this system message (replacing the one it had)."""
+    head: Message = {"role": "system", "content": system}
+
+    def swap(messages: tuple[Message, ...]) -> tuple[Message, ...]:
+        rest = messages[1:] if messages and messages[0].get("role") == "system" else messages
+        return (head, *rest)
+
+    return [Episode(episode.session, tuple(swap(turn) for turn in episode.turns)) for episode in episodes]
+
+
+def load_episodes(source: str, system_file: Path | None = None) -> list[Episode]:
+    """`builtin`, a .jsonl file, or `tau2:FILE` (a tau2-bench results file); optionally one system prompt for all."""
     if source == "builtin":
-        return builtin_episodes()
-    if source.startswith("tau2:"):
-        return tau2_episodes(Path(source[5:]))
-    return jsonl_episodes(Path(source))
+        episodes = builtin_episodes()
+    elif source.startswith("tau2:"):
+        episodes = tau2_episodes(Path(source[5:]))
+    else:
+        episodes = jsonl_episodes(Path(source))
+    if system_file is None:
+        return episodes
+    try:
+        system = system_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TaustackError(f"{system_file}: {exc.strerror}") from None
+    return with_system_prompt(episodes, system)

@@ -33,6 +33,7 @@ class Summary:
     output_tokens_per_s: float
     ttft_ms: dict[str, float]
     e2e_ms: dict[str, float]
+    ttft_later_turns_ms: dict[str, float] = field(default_factory=dict)
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     per_replica: dict[str, int] = field(default_factory=dict)
 
@@ -46,6 +47,7 @@ class Summary:
 
 def summarize(url: str, samples: Sequence[Sample], duration_s: float) -> Summary:
     ok = [sample for sample in samples if sample.ok]
+    later = [sample.ttft_s for sample in ok if sample.turn >= 1]  # turns >= 2 of multi-turn episodes
     points = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
     return Summary(
         url=url,
@@ -56,6 +58,8 @@ def summarize(url: str, samples: Sequence[Sample], duration_s: float) -> Summary
         output_tokens_per_s=round(sum(sample.output_tokens for sample in ok) / duration_s, 1) if duration_s else 0.0,
         ttft_ms={name: round(percentile([s.ttft_s for s in ok], q) * 1000, 2) for name, q in points.items()},
         e2e_ms={name: round(percentile([s.e2e_s for s in ok], q) * 1000, 2) for name, q in points.items()},
+        ttft_later_turns_ms={name: round(percentile(later, q) * 1000, 2) for name, q in points.items()} if later
+        else {},
         errors_by_kind=dict(collections.Counter(sample.error for sample in samples if not sample.ok)),
         per_replica=dict(sorted(collections.Counter(sample.replica or "-" for sample in ok).items())),
     )
@@ -81,6 +85,9 @@ def print_summaries(summaries: Sequence[Summary], console: Console) -> None:
     row("output tokens/s", [s.output_tokens_per_s for s in summaries])
     for point in ("p50", "p90", "p99"):
         row(f"first token {point} (ms)", [s.ttft_ms[point] for s in summaries])
+    if all(s.ttft_later_turns_ms for s in summaries):
+        for point in ("p50", "p90", "p99"):
+            row(f"first token, turns >= 2, {point} (ms)", [s.ttft_later_turns_ms[point] for s in summaries])
     for point in ("p50", "p90", "p99"):
         row(f"end to end {point} (ms)", [s.e2e_ms[point] for s in summaries])
     console.print(table)

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 
@@ -28,6 +28,7 @@ class LoadPlan:
     duration_s: float | None = None
     timeout_s: float = 120.0
     headers: dict[str, str] = field(default_factory=dict)
+    sessions: bool = True  # send each episode's X-Session-ID (off: the balancer's plain strategy decides)
 
 
 class Budget:
@@ -70,11 +71,12 @@ class EpisodeFeed:
 async def replay(client: httpx.AsyncClient, plan: LoadPlan, episode: Episode, session: str | None, budget: Budget,
                  samples: list[Sample], on_sample: Callable[[Sample], None]) -> None:
     """The episode's turns one after another (each waits for the previous answer), while the budget lasts."""
-    for messages in episode.turns:
+    for turn, messages in enumerate(episode.turns):
         if not budget.take():
             return
         sample = await send(client, plan.api, plan.url, plan.model, messages, plan.stream, plan.max_tokens,
-                            session, plan.headers)
+                            session if plan.sessions else None, plan.headers)
+        sample = replace(sample, turn=turn)
         samples.append(sample)
         on_sample(sample)
 

@@ -38,6 +38,7 @@ class BalancerView:
     worker_connections: int
     worker_rlimit_nofile: int
     keepalive: int
+    keepalive_timeout_s: int
     max_fails: int
     fail_timeout_s: int
     next_upstream_tries: int
@@ -76,7 +77,8 @@ def balancer_view(group: ReplicaGroup, settings: BalancerSpec, monitoring: bool 
         worker_connections=settings.worker_connections,
         # a proxied stream holds two descriptors (client and upstream), plus logs and listeners
         worker_rlimit_nofile=max(8192, settings.worker_connections * 2 + 1024),
-        keepalive=settings.keepalive,
+        keepalive=settings.keepalive if group.routes.reuse_connections else 0,
+        keepalive_timeout_s=settings.keepalive_timeout_s,
         max_fails=settings.max_fails,
         fail_timeout_s=settings.fail_timeout_s,
         next_upstream_tries=settings.next_upstream_tries,
