@@ -16,8 +16,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.docker.conftest import docker, start_stack
-from tests.helpers import ROOT, run_cli
+from tests.docker.conftest import RunningStack, docker
+from tests.helpers import ROOT, run_cli, write_stack
 
 pytestmark = pytest.mark.docker
 
@@ -57,6 +57,18 @@ def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run_cli("model", "tiny", str(out), env={"HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr
     return out / "hf"
+
+
+def serve_stack(folder: Path, spec: dict[str, object]) -> RunningStack:
+    """`taustack up` under a taustack-train-test-* project (other sessions' stale-stack cleanup leaves it alone)."""
+    folder.mkdir()
+    stack = RunningStack(write_stack(folder / "stack.yaml", spec), folder / "generated",
+                         f"{PREFIX}-serve-{os.getpid()}", 28380, 1, 0.0)
+    result = stack.cli("up", "--timeout", "180")
+    if result.returncode != 0:
+        stack.cli("down")
+        raise AssertionError(f"taustack up failed:\n{result.stderr[-4000:]}")
+    return stack
 
 
 def test_sft_on_tau2_data_then_export_and_serve(tmp_path: Path, trainer_image: str, tau2_dataset: Path,
@@ -103,8 +115,7 @@ def test_sft_on_tau2_data_then_export_and_serve(tmp_path: Path, trainer_image: s
     spec = {"llamacpp": {"model": str(gguf), "model_name": "tiny-airline", "replicas": 1, "threads": 1,
                          "context_size": 2048, "port": 28380},
             "balancer": {"image": "taustack/nginx:bookworm"}}
-    (tmp_path / "serve").mkdir()
-    stack = start_stack(tmp_path / "serve", "train", spec, 28380, 1)
+    stack = serve_stack(tmp_path / "serve", spec)
     try:
         body = {"model": "tiny-airline", "messages": [{"role": "user", "content": "Cancel my reservation"}],
                 "max_tokens": 16}
