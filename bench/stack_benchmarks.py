@@ -7,6 +7,7 @@
     (d) throughput with 1, 2 and 4 replicas of a fake with a fixed service time and 2 slots each
     (e) a replica's engine crashing under load: errors seen by clients, time until it serves again
     (f) 1,000 concurrent streams through nginx: errors
+    (s) `taustack status` on 8 replicas: seconds, whole process
 
 Each scenario starts its own stack with `taustack up` (project taustack-bench, ports 31434+), measures with
 `taustack bench` (side by side where there is a baseline), prints one line per number, and checks loose bounds
@@ -186,6 +187,21 @@ def session_affinity_vs_least_conn() -> None:
           f"({least:.0f} ms / {affinity:.0f} ms)")
 
 
+def status_speed() -> None:
+    """`taustack status` on 8 replicas: the whole command (a new process, as a user runs it), 5 times."""
+    with Stack(8, 1, {}) as stack:
+        taken = []
+        for _ in range(5):
+            started = time.perf_counter()
+            result = taustack("status", folder=stack.folder, project=stack.project)
+            taken.append(time.perf_counter() - started)
+            check(result.returncode == 0, f"(s) status exited {result.returncode}: {result.stderr[-300:]}")
+    taken.sort()
+    print(f"(s) taustack status, 8 replicas, whole process: median {taken[2]:.2f} s (min {taken[0]:.2f}, "
+          f"max {taken[-1]:.2f})")
+    check(taken[2] < 3.0, f"(s) status took {taken[2]:.2f} s")
+
+
 def replica_scaling() -> None:
     rates = {}
     for replicas in (1, 2, 4):
@@ -237,7 +253,7 @@ def main() -> int:
     subprocess.run(["docker", "build", "-q", "--build-arg", "BASE_IMAGE=taustack/python:bookworm", "-t", FAKE,
                     str(ROOT / "tests" / "fakes" / "ollama")], check=True, capture_output=True)
     scenarios = {"a": nginx_overhead, "b": least_conn_vs_round_robin, "c": session_affinity_vs_least_conn,
-                 "d": replica_scaling, "e": crash_under_load, "f": thousand_streams}
+                 "d": replica_scaling, "e": crash_under_load, "f": thousand_streams, "s": status_speed}
     chosen = sys.argv[1:] or list(scenarios)
     unknown = [name for name in chosen if name not in scenarios]
     if unknown:

@@ -164,7 +164,21 @@ def test_status_json_logs_and_warm(ollama_stack: RunningStack) -> None:
     assert set(rows) == {"ollama-0", "ollama-1", "ollama-2", "ollama-balancer"}
     assert all(row["ready"] for row in rows.values())
     assert "qwen2.5:0.5b" in rows["ollama-1"]["models_on_disk"] and rows["ollama-1"]["probe_ms"] > 0
-    logs = ollama_stack.cli("logs", "ollama-balancer", "--tail", "5")
+    served_before = sum(rows[f"ollama-{i}"]["served_recent"] for i in range(3))
+    with httpx.Client() as client:
+        assert [chat(client, ollama_stack).status_code for _ in range(6)] == [200] * 6
+    # one stream still being answered while status looks
+    slow = threading.Thread(target=lambda: httpx.post(
+        f"{ollama_stack.url}/api/chat", timeout=30, headers={"X-Fake-Token-Delay-Ms": "400"},
+        json={"model": "qwen2.5:0.5b", "messages": [{"role": "user", "content": "hi"}], "stream": True}))
+    slow.start()
+    time.sleep(1.0)  # nginx flushes its access log line when a request ends: the 6 are in by now
+    rows = {row["service"]: row for row in json.loads(ollama_stack.cli("status", "--json").stdout)}
+    slow.join()
+    assert sum(rows[f"ollama-{i}"]["served_recent"] for i in range(3)) >= served_before + 6
+    assert all(rows[f"ollama-{i}"]["p50_ms_recent"] > 0 for i in range(3))
+    assert rows["ollama-balancer"]["in_flight"] == 1
+    logs = ollama_stack.cli("logs", "ollama-balancer", "--tail", "50")
     assert logs.returncode == 0 and '"balancer":"ollama"' in logs.stdout
     unknown = ollama_stack.cli("logs", "nope")
     assert unknown.returncode == 1 and "no service 'nope'" in unknown.stderr
