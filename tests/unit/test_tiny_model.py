@@ -38,7 +38,7 @@ def test_tokenizer_round_trips_and_knows_chatml(tiny: Path) -> None:
     assert encoding.tokens[0] == "<|im_start|>" and encoding.tokens[-1] == "<|im_end|>"
     assert tokenizer.decode(encoding.ids, skip_special_tokens=False) == text
     template = json.loads((tiny / "hf" / "tokenizer_config.json").read_text())["chat_template"]
-    assert "{% generation %}" in template and "tools" in template
+    assert "{%- generation -%}" in template and "{%- endgeneration -%}" in template and "tools" in template
 
 
 def test_gguf_carries_the_template_without_generation_markers(tiny: Path) -> None:
