@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from taustack.errors import SpecError
@@ -24,6 +23,7 @@ from taustack.spec_types import (
     StrictModel,
 )
 from taustack.spec_vllm import VllmSpec
+from taustack.yamlfile import read_yaml
 
 
 class OllamaEnv(StrictModel):
@@ -196,18 +196,7 @@ def format_validation_error(error: ValidationError, sources: Mapping[str, str]) 
 
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The raw mapping in a stack file; a missing file or bad YAML is a SpecError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"stack file {path} does not exist") from None
-    except OSError as exc:
-        raise SpecError(f"cannot read stack file {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise SpecError(f"{path}{where}: not valid YAML") from None
+    data = read_yaml(path, "stack file", SpecError)
     if data is None:
         return {}
     if not isinstance(data, dict):

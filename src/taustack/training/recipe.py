@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from taustack.errors import TaustackError
 from taustack.spec import format_validation_error
 from taustack.training.recipe_fields import LORA_CONFIG_FIELDS, SFT_CONFIG_FIELDS
+from taustack.yamlfile import read_yaml
 
 TOP_LEVEL_KEYS = ("model", "dataset", "sft", "lora", "name")
 # set by taustack, not by the recipe: the run directory holds the checkpoints; --resume picks the checkpoint
@@ -136,19 +137,7 @@ def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
 
 def load_recipe(path: Path) -> Recipe:
     """Read and validate a recipe file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TrainingError(f"recipe {path} does not exist") from None
-    except OSError as exc:
-        raise TrainingError(f"cannot read recipe {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise TrainingError(f"{path}{where}: not valid YAML") from None
-    return parse_recipe(data, str(path))
+    return parse_recipe(read_yaml(path, "recipe", TrainingError), str(path))
 
 
 def dump_recipe(recipe: Recipe) -> str:
