@@ -45,13 +45,14 @@ docker:
 images-offline:
 	scripts/images-offline.sh
 
-# Every image taustack builds itself (base images, the llama.cpp engine); none needs a registry.
+# Every image taustack builds itself (base images, the llama.cpp engine; WITH_TRAINER=1: the CPU trainer too);
+# none needs a registry.
 images:
 	scripts/images.sh
 
 # Images the Docker tests use (when a Docker Engine is running).
 images-test:
-	@if scripts/install-docker.sh --check 2>/dev/null; then scripts/images.sh; \
+	@if scripts/install-docker.sh --check 2>/dev/null; then WITH_TRAINER=1 scripts/images.sh; \
 	else echo "images-test: no Docker Engine: Docker tests will be skipped"; fi
 
 models/tiny/tiny.gguf: | $(VENV)/.installed

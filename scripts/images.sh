@@ -3,7 +3,7 @@
 #   base images (taustack/base, python, nginx) -> scripts/images-offline.sh --prefer-registry
 #   taustack/llamacpp:0.3.36                   -> docker/llamacpp.Dockerfile (llama.cpp compiled once, cached)
 #   taustack/gateway:1.106.2                   -> docker/gateway.Dockerfile (litellm[proxy] pinned)
-#   taustack/trainer:cpu                       -> docker/trainer.Dockerfile on the Debian Python base, CPU torch from
+#   taustack/trainer:cpu (WITH_TRAINER=1 only) -> docker/trainer.Dockerfile on the Debian Python base, CPU torch from
 #                                                 pip's find-links folder when it holds the wheel, else TORCH_INDEX_URL
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,7 +38,11 @@ for pair in "taustack/prometheus:bookworm=docker/prometheus.Dockerfile=docker" \
     docker build -q -f "$HERE/$dockerfile" -t "$image" "$HERE/$context" >/dev/null
   fi
 done
-# The CPU trainer holds this checkout's code too: always built (only the last layer changes with the code).
+# The CPU trainer (1.8 GB; the tests train with it, the demo does not need it) holds this checkout's code too:
+# built on every call with WITH_TRAINER=1 (Docker's cache leaves only the last layer to redo when the code changed).
+if [ "${WITH_TRAINER:-0}" != 1 ]; then
+  exit 0
+fi
 # Its build context is the checkout; build/trainer-wheels/ (gitignored) carries a local torch wheel when pip has one.
 wheels="$HERE/build/trainer-wheels"
 rm -rf "$wheels" && mkdir -p "$wheels"
