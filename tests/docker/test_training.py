@@ -31,7 +31,8 @@ PREFIX = "taustack-train-test"
 def trainer_image() -> str:
     """The CPU trainer (scripts/images.sh builds it); built here when `make test` did not."""
     if docker("image", "inspect", TRAINER_IMAGE, check=False).returncode != 0:
-        subprocess.run([str(ROOT / "scripts" / "images.sh")], check=True, timeout=1800)
+        subprocess.run([str(ROOT / "scripts" / "images.sh")], check=True, timeout=1800,
+                       env={**os.environ, "WITH_TRAINER": "1"})
     return TRAINER_IMAGE
 
 
