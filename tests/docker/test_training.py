@@ -16,14 +16,20 @@ import httpx
 import pytest
 import yaml
 
+from taustack.training.recipe_fields import LORA_CONFIG_FIELDS, SFT_CONFIG_FIELDS
 from tests.docker.conftest import RunningStack, docker
 from tests.helpers import ROOT, run_cli, write_stack
 
 pytestmark = pytest.mark.docker
 
 TRAINER_IMAGE = os.environ.get("TAUSTACK_TEST_TRAINER_IMAGE", "taustack/trainer:cpu")
-RESULTS = Path(os.environ.get("TAUSTACK_TEST_TAU2_RESULTS",
-                              "/work/shared/data/tau2-results/gpt-4.1_airline_default_1trial.json"))
+RESULTS = Path(os.environ.get("TAUSTACK_TEST_TAU2_RESULTS", str(
+    ROOT.parent / "shared" / "data" / "tau2-results" / "gpt-4.1_airline_default_1trial.json")))
+FIELDS = """
+import dataclasses, json, peft, trl
+print(json.dumps({"sft": sorted(f.name for f in dataclasses.fields(trl.SFTConfig) if f.init),
+                  "lora": sorted(f.name for f in dataclasses.fields(peft.LoraConfig) if f.init)}))
+"""
 PREFIX = "taustack-train-test"
 
 
@@ -58,6 +64,14 @@ def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run_cli("model", "tiny", str(out), env={"HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr
     return out / "hf"
+
+
+def test_recipe_field_lists_match_the_trainers_trl_and_peft(trainer_image: str) -> None:
+    """The controller checks recipes without TRL; its field lists must be those of the TRL and PEFT it runs."""
+    result = docker("run", "--rm", trainer_image, "python", "-c", FIELDS, timeout=300)
+    fields = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(fields["sft"]) == SFT_CONFIG_FIELDS
+    assert set(fields["lora"]) == LORA_CONFIG_FIELDS
 
 
 def serve_stack(folder: Path, spec: dict[str, object]) -> RunningStack:

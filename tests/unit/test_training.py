@@ -16,7 +16,6 @@ from taustack.training import jobs, launch
 from taustack.training.accelerate_config import check_accelerate_config, launch_command
 from taustack.training.devices import Gpu, parse_nvidia_smi_list, select_devices
 from taustack.training.recipe import TrainingError, load_recipe, parse_recipe
-from taustack.training.recipe_fields import LORA_CONFIG_FIELDS, SFT_CONFIG_FIELDS
 from taustack.training.rundir import RunDir, find_run
 from tests.helpers import ROOT, run_cli
 
@@ -78,13 +77,6 @@ def test_fields_taustack_sets_itself_are_refused() -> None:
 def test_unchecked_fields_pass_through() -> None:
     recipe = parse_recipe(recipe_with("sft", lr_scheduler_type="cosine", neftune_noise_alpha=5))
     assert recipe.sft == {"lr_scheduler_type": "cosine", "neftune_noise_alpha": 5}
-
-
-def test_field_lists_match_trl_and_peft() -> None:
-    trl = pytest.importorskip("trl")
-    peft = pytest.importorskip("peft")
-    assert {f.name for f in dataclasses.fields(trl.SFTConfig) if f.init} == SFT_CONFIG_FIELDS
-    assert {f.name for f in dataclasses.fields(peft.LoraConfig) if f.init} == LORA_CONFIG_FIELDS
 
 
 # --- GPUs ------------------------------------------------------------------------------------------------------
