@@ -33,6 +33,15 @@ RUN python3 -m venv --system-site-packages /opt/venv && touch /opt/torch-constra
  && rm -rf /tmp/wheels
 RUN /opt/venv/bin/pip install -q "transformers==${TRANSFORMERS_VERSION}" "trl==${TRL_VERSION}" \
       "peft==${PEFT_VERSION}" "datasets==${DATASETS_VERSION}" "accelerate==${ACCELERATE_VERSION}"
+# llama.cpp's convert_hf_to_gguf.py (with its conversion/ package and gguf-py), from the same llama-cpp-python
+# release as the llama.cpp engine image, for `taustack train export --gguf` of architectures beyond Llama
+ARG LLAMA_CPP_PYTHON_VERSION=0.3.36
+RUN /opt/venv/bin/pip download -q --no-deps --no-binary llama-cpp-python \
+      "llama-cpp-python==${LLAMA_CPP_PYTHON_VERSION}" -d /tmp/sdist \
+ && tar -xzf /tmp/sdist/llama_cpp_python-*.tar.gz -C /tmp/sdist \
+ && mkdir -p /opt/llama.cpp && cd /tmp/sdist/llama_cpp_python-*/vendor/llama.cpp \
+ && cp -r convert_hf_to_gguf.py conversion gguf-py /opt/llama.cpp/ && rm -rf /tmp/sdist \
+ && /opt/venv/bin/pip install -q sentencepiece "protobuf>=4.21,<5"
 COPY pyproject.toml README.md /src/taustack/
 COPY src /src/taustack/src
 RUN /opt/venv/bin/pip install -q /src/taustack \

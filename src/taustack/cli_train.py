@@ -62,9 +62,12 @@ def status(runs_dir: Path | None) -> None:
 @click.argument("run")
 @click.option("--merge", is_flag=True, help="merge the LoRA adapter into the base model (HF safetensors)")
 @click.option("--gguf", is_flag=True, help="also write model.gguf and an Ollama Modelfile (implies --merge)")
+@click.option("--gguf-writer", type=click.Choice(["auto", "taustack", "llama.cpp"]), default="auto",
+              show_default=True, help="taustack's own writer (Llama with a byte-level BPE tokenizer) or llama.cpp's "
+                                      "convert_hf_to_gguf.py (every architecture it knows; f16)")
 @image_option
 @runs_option
-def export(run: str, merge: bool, gguf: bool, image: str, runs_dir: Path | None) -> None:
+def export(run: str, merge: bool, gguf: bool, gguf_writer: str, image: str, runs_dir: Path | None) -> None:
     """Export RUN (an id, a unique part of one, or a path): merged model, GGUF; prints how to serve it."""
-    jobs.export(find_root(), resolve_runs_dir(runs_dir), run, merge, gguf, image, stdout_console())
+    jobs.export(find_root(), resolve_runs_dir(runs_dir), run, merge, gguf, image, stdout_console(), gguf_writer)
 

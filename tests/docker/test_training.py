@@ -140,3 +140,28 @@ def test_sft_on_tau2_data_then_export_and_serve(tmp_path: Path, trainer_image: s
     finally:
         stack.cli("down")
     print(f"[measure] tau2 data -> trained -> exported -> served -> answered: {time.monotonic() - started:.1f}s")
+
+    # The same run through llama.cpp's convert_hf_to_gguf.py (the path for every architecture beyond Llama):
+    # it must load in llama.cpp, tokenize exactly as taustack's GGUF does and generate.
+    own = gguf.rename(run_dir / "export" / "own.gguf")
+    converted = run_cli("train", "export", "tiny-airline", "--gguf", "--gguf-writer", "llama.cpp", *common, env=env,
+                        timeout=600)
+    assert converted.returncode == 0, converted.stdout[-3000:] + converted.stderr[-3000:]
+    assert "converting with /opt/llama.cpp/convert_hf_to_gguf.py" in converted.stdout
+    result = docker("run", "--rm", "-v", f"{run_dir / 'export'}:/export", "--entrypoint", "python3",
+                    "taustack/llamacpp:0.3.36", "-c", COMPARE_GGUFS, timeout=300)
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["same_tokens"] and answer["generated"] > 0, answer
+
+
+COMPARE_GGUFS = """
+import json
+from llama_cpp import Llama
+text = '<|im_start|>user\\nCancel reservation EHGLP3, please: {"confirm": true}<|im_end|>\\n<|im_start|>assistant\\n'
+own = Llama("/export/own.gguf", vocab_only=True, verbose=False)
+converted = Llama("/export/model.gguf", n_ctx=256, verbose=False)
+tokens = converted.tokenize(text.encode(), add_bos=False, special=True)
+out = converted.create_completion(text, max_tokens=8, temperature=0)
+print(json.dumps({"same_tokens": own.tokenize(text.encode(), add_bos=False, special=True) == tokens,
+                  "generated": out["usage"]["completion_tokens"]}))
+"""

@@ -82,21 +82,27 @@ def find_converter() -> str | None:
     return named or next((place for place in CONVERTER_PLACES if Path(place).is_file()), None)
 
 
-def to_gguf(hf_dir: Path, gguf_path: Path) -> None:
+def to_gguf(hf_dir: Path, gguf_path: Path, writer: str = "auto") -> None:
+    """GGUF by taustack's writer (auto: when it fits the model) or by llama.cpp's converter (f16)."""
     config = json.loads((hf_dir / "config.json").read_text())
     tokenizer_json = json.loads((hf_dir / "tokenizer.json").read_text()) if (hf_dir / "tokenizer.json").is_file() \
         else {}
-    if own_writer_fits(config, tokenizer_json):
+    fits = own_writer_fits(config, tokenizer_json)
+    if writer == "taustack" and not fits:
+        raise TrainingError(f"--gguf-writer taustack: model_type {config.get('model_type')!r} is not a Llama with a "
+                            "byte-level BPE tokenizer; use --gguf-writer llama.cpp")
+    if writer == "taustack" or (writer == "auto" and fits):
         write_own_gguf(hf_dir, gguf_path, config, tokenizer_json)
     else:
         converter = find_converter()
         if converter is None:
             raise TrainingError(
-                f"GGUF for model_type {config.get('model_type')!r}: taustack's writer covers Llama with a byte-level "
-                "BPE tokenizer only; put llama.cpp's convert_hf_to_gguf.py in the trainer image "
-                f"({CONVERTER_PLACES[0]}, or TAUSTACK_CONVERT_HF_TO_GGUF) or convert {hf_dir} yourself")
-        subprocess.run([sys.executable, converter, str(hf_dir), "--outfile", str(gguf_path), "--outtype", "f16"],
-                       check=True)
+                f"GGUF for model_type {config.get('model_type')!r} needs llama.cpp's convert_hf_to_gguf.py, which "
+                f"this trainer image lacks ({CONVERTER_PLACES[0]}, or TAUSTACK_CONVERT_HF_TO_GGUF): rebuild it "
+                f"from docker/trainer.Dockerfile, or convert {hf_dir} yourself")
+        print(f"[taustack] converting with {converter}", flush=True)
+        subprocess.run([sys.executable, "-m", "taustack.training.hf_to_gguf", converter, str(hf_dir),
+                        str(gguf_path), "f16"], check=True)
     print(f"[taustack] GGUF: {gguf_path}", flush=True)
 
 
@@ -119,12 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="the base model's folder or Hugging Face id")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--gguf", action="store_true", help="also write model.gguf and an Ollama Modelfile")
+    parser.add_argument("--gguf-writer", choices=["auto", "taustack", "llama.cpp"], default="auto",
+                        help="taustack's writer (Llama, byte-level BPE) or llama.cpp's converter; auto: the first "
+                             "that fits")
     args = parser.parse_args(argv)
     try:
         hf_out = args.out / "hf"
         merge(args.adapter, args.model, hf_out)
         if args.gguf:
-            to_gguf(hf_out, args.out / "model.gguf")
+            to_gguf(hf_out, args.out / "model.gguf", args.gguf_writer)
             eos = json.loads((hf_out / "tokenizer_config.json").read_text()).get("eos_token")
             write_atomic(args.out / "Modelfile", modelfile("model.gguf", eos if isinstance(eos, str) else None))
     except (TrainingError, subprocess.CalledProcessError) as exc:

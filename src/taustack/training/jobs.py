@@ -185,7 +185,7 @@ def status(runs_dir: Path, console: Console) -> list[RunRow]:
 
 
 def export(root: Path, runs_dir: Path, run_ref: str, merge: bool, gguf: bool, image: str,
-           console: Console) -> RunDir:
+           console: Console, gguf_writer: str = "auto") -> RunDir:
     """Merge the adapter (and write a GGUF) in the trainer container, then say how to serve the result."""
     run = find_run(runs_dir, run_ref)
     if not (run.adapter / "adapter_config.json").is_file():
@@ -196,7 +196,8 @@ def export(root: Path, runs_dir: Path, run_ref: str, merge: bool, gguf: bool, im
         client = launch.docker_client()
         launch.check_image(client, image)
         command = ["python", "-m", "taustack.training.export_model", "--adapter", f"{OUTPUT}/adapter",
-                   "--model", model_arg, "--out", f"{OUTPUT}/export", *(["--gguf"] if gguf else [])]
+                   "--model", model_arg, "--out", f"{OUTPUT}/export",
+                   *(["--gguf", "--gguf-writer", gguf_writer] if gguf else [])]
         job = launch.Job(run_id=run.id, kind="export", image=image, command=command,
                          mounts=[*model_mounts, launch.Mount(run.path.resolve(), OUTPUT, False), hf_cache()],
                          env=launch.passed_environment(), user=launch.container_user())
