@@ -143,7 +143,7 @@ def test_sft_on_tau2_data_then_export_and_serve(tmp_path: Path, trainer_image: s
 
     # The same run through llama.cpp's convert_hf_to_gguf.py (the path for every architecture beyond Llama):
     # it must load in llama.cpp, tokenize exactly as taustack's GGUF does and generate.
-    own = gguf.rename(run_dir / "export" / "own.gguf")
+    gguf.rename(run_dir / "export" / "own.gguf")
     converted = run_cli("train", "export", "tiny-airline", "--gguf", "--gguf-writer", "llama.cpp", *common, env=env,
                         timeout=600)
     assert converted.returncode == 0, converted.stdout[-3000:] + converted.stderr[-3000:]
