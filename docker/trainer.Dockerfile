@@ -36,11 +36,13 @@ RUN /opt/venv/bin/pip install -q "transformers==${TRANSFORMERS_VERSION}" "trl==$
 # llama.cpp's convert_hf_to_gguf.py (with its conversion/ package and gguf-py), from the same llama-cpp-python
 # release as the llama.cpp engine image, for `taustack train export --gguf` of architectures beyond Llama
 ARG LLAMA_CPP_PYTHON_VERSION=0.3.36
-RUN /opt/venv/bin/pip download -q --no-deps --no-binary llama-cpp-python \
-      "llama-cpp-python==${LLAMA_CPP_PYTHON_VERSION}" -d /tmp/sdist \
- && tar -xzf /tmp/sdist/llama_cpp_python-*.tar.gz -C /tmp/sdist \
- && mkdir -p /opt/llama.cpp && cd /tmp/sdist/llama_cpp_python-*/vendor/llama.cpp \
- && cp -r convert_hf_to_gguf.py conversion gguf-py /opt/llama.cpp/ && rm -rf /tmp/sdist \
+RUN /opt/venv/bin/python -c "import re, urllib.request as u; \
+page = u.urlopen('https://pypi.org/simple/llama-cpp-python/').read().decode(); \
+url = re.search(r'href=\"([^\"]*llama_cpp_python-${LLAMA_CPP_PYTHON_VERSION}\.tar\.gz[^\"]*)\"', page).group(1); \
+u.urlretrieve(url.replace('&amp;', '&'), '/tmp/llama-cpp-python.tar.gz')" \
+ && mkdir -p /tmp/sdist /opt/llama.cpp && tar -xzf /tmp/llama-cpp-python.tar.gz -C /tmp/sdist \
+ && cd /tmp/sdist/llama_cpp_python-*/vendor/llama.cpp \
+ && cp -r convert_hf_to_gguf.py conversion gguf-py /opt/llama.cpp/ && cd / && rm -rf /tmp/sdist /tmp/llama-cpp-python.tar.gz \
  && /opt/venv/bin/pip install -q sentencepiece "protobuf>=4.21,<5"
 COPY pyproject.toml README.md /src/taustack/
 COPY src /src/taustack/src

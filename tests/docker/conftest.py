@@ -108,13 +108,29 @@ def ollama_stack(tmp_path_factory: pytest.TempPathFactory, fake_ollama_image: st
         stack.cli("down", "--volumes", timeout=120)
 
 
+def left_behind(project: str) -> bool:
+    """A test project (taustack-test-NAME-PID) whose pytest process is gone; a running one is left alone."""
+    if not project.startswith(("taustack-test-", "taustack-fail-")):
+        return False
+    pid = project.rsplit("-", 1)[-1]
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 @pytest.fixture(scope="session", autouse=True)
 def remove_stale_test_stacks() -> None:
     """Containers a killed test run left behind (restart policies bring them back with dockerd)."""
     result = docker("ps", "-a", "--filter", "label=io.taustack.engine", "--format",
                     '{{.ID}} {{.Label "com.docker.compose.project"}}', check=False)
     stale = [line.split()[0] for line in result.stdout.splitlines()
-             if len(line.split()) == 2 and line.split()[1].startswith(("taustack-test-", "taustack-fail-"))]
+             if len(line.split()) == 2 and left_behind(line.split()[1])]
     if stale:
         docker("rm", "-f", *stale, check=False)
 
