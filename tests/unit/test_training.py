@@ -272,3 +272,11 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         f"Error: {recipe}: sft.per_device_train_batch_size: Input should be greater than or equal to 1"]
     assert not (tmp_path / "runs").exists()
+
+
+def test_converter_fallback_uses_the_declared_byte_level_split() -> None:
+    from taustack.training.hf_to_gguf import declared_pre_tokenizer
+
+    assert declared_pre_tokenizer({"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False}}) == "gpt-2"
+    assert declared_pre_tokenizer({"pre_tokenizer": {"type": "ByteLevel", "use_regex": False}}) == "default"
+    assert declared_pre_tokenizer({"pre_tokenizer": {"type": "Sequence", "pretokenizers": []}}) == "default"

@@ -2,19 +2,28 @@
 
 The converter names a BPE tokenizer's pre-tokenizer by hashing how it splits a fixed text, and stops on a hash it
 does not know (a tokenizer trained locally, or a model newer than the vendored converter). Here such a tokenizer
-gets llama.cpp's "default" pre-tokenizer with a warning instead, which is what the converter's own message
-suggests doing by hand.
+gets the pre-tokenizer its tokenizer.json declares when that is GPT-2's byte-level split, else llama.cpp's
+"default" one, with a warning, instead of stopping.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger("taustack.hf_to_gguf")
+
+
+def declared_pre_tokenizer(tokenizer_json: dict[str, Any]) -> str:
+    """llama.cpp's name for the split a tokenizer.json declares: "gpt-2" for a plain ByteLevel one."""
+    pre = tokenizer_json.get("pre_tokenizer") or {}
+    if pre.get("type") == "ByteLevel" and pre.get("use_regex", True):
+        return "gpt-2"
+    return "default"
 
 
 def convert(converter: Path, hf_dir: Path, out: Path, outtype: str = "f16") -> None:
@@ -33,8 +42,11 @@ def convert(converter: Path, hf_dir: Path, out: Path, outtype: str = "f16") -> N
         try:
             return str(known(self, tokenizer))
         except NotImplementedError:
-            logger.warning("unknown BPE pre-tokenizer: the GGUF gets llama.cpp's 'default' one")
-            return "default"
+            path = Path(self.dir_model) / "tokenizer.json"
+            declared = declared_pre_tokenizer(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() \
+                else "default"
+            logger.warning("unknown BPE pre-tokenizer hash: the GGUF gets llama.cpp's %r one", declared)
+            return declared
 
     TextModel.get_vocab_base_pre = default_when_unknown
     partial = out.with_name(f".{out.name}.partial")
