@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -120,6 +121,27 @@ def test_sft_on_tau2_data_then_export_and_serve(tmp_path: Path, trainer_image: s
     status = run_cli("train", "status", "--runs-dir", str(runs), env=env)
     assert status.returncode == 0, status.stderr
     assert run_dir.name in status.stdout and "finished" in status.stdout and "8/8" in status.stdout
+
+    # --resume: 4 more steps from the last checkpoint (step 8), with the recipe's max_steps raised; while it runs,
+    # `train status` reads its state from the container
+    recipe_12 = tmp_path / "recipe-12.yaml"
+    recipe_12.write_text(recipe.read_text().replace("max_steps: 8", "max_steps: 12"))
+    resumed: list[subprocess.CompletedProcess[str]] = []
+    resumer = threading.Thread(target=lambda: resumed.append(run_cli(
+        "train", "sft", "--resume", "tiny-airline", "--recipe", str(recipe_12), "--gpus", "cpu", *common, env=env,
+        timeout=900)))
+    resumer.start()
+    seen_running = False
+    while resumer.is_alive() and not seen_running:
+        seen_running = "running" in run_cli("train", "status", "--runs-dir", str(runs), env=env).stdout
+        time.sleep(0.3)
+    resumer.join()
+    assert resumed[0].returncode == 0, resumed[0].stdout[-3000:] + resumed[0].stderr[-3000:]
+    assert seen_running, "train status never showed the resumed run as running"
+    assert "[taustack] step 12/12" in resumed[0].stdout and "[taustack] step 8/12" not in resumed[0].stdout
+    steps = [json.loads(line).get("step") for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps.count(9) == 1 and max(steps) == 12  # steps 1-8, then 9-12: nothing done twice
+    assert "12/12" in run_cli("train", "status", "--runs-dir", str(runs), env=env).stdout
 
     exported = run_cli("train", "export", "tiny-airline", "--merge", "--gguf", *common, env=env, timeout=600)
     assert exported.returncode == 0, exported.stdout[-3000:] + exported.stderr[-3000:]
