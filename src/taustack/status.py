@@ -82,6 +82,7 @@ def build_rows(
                     models_loaded=health.models_loaded,
                     problem=problem,
                     probe_ms=round(health.latency_s * 1000, 1),
+                    in_flight=health.in_flight,
                     **traffic_fields(traffic.get(replica.service)),
                 )
             )
@@ -115,7 +116,8 @@ def number(value: float | None) -> str:
 def print_table(rows: Sequence[ReplicaRow], console: Console, window: str = RECENT_WINDOW) -> None:
     table = Table(title="taustack replicas", title_justify="left",
                   caption=f"served, 5xx and p50: the last {window}, from the balancer's access log; "
-                          "in flight: requests the balancer is answering", caption_justify="left")
+                          "in flight: requests the balancer is answering, and those of each vLLM or llama-server "
+                          "replica (its /metrics)", caption_justify="left")
     for column in ("service", "engine", "gpus", "container", "ready", "version / url", "models on disk", "loaded"):
         table.add_column(column)
     for column in ("served", "5xx", "p50 ms", "in flight"):

@@ -135,6 +135,8 @@ def test_llama_server_replicas_answer_and_stream(tmp_path: Path, tiny_model: Pat
             chunks = [line for line in response.iter_lines() if line.startswith("data: {")]
         assert len(chunks) >= 5
         metrics = httpx.get(f"{stack.replica_url(0)}/metrics", timeout=10)
-        assert metrics.status_code == 200 and "llamacpp:" in metrics.text
+        assert metrics.status_code == 200 and "llamacpp:requests_processing" in metrics.text
+        rows = {row["service"]: row for row in json.loads(stack.cli("status", "--json").stdout)}
+        assert rows["llamacpp-0"]["in_flight"] == 0 and rows["llamacpp-1"]["in_flight"] == 0  # from its /metrics
     finally:
         stack.cli("down")

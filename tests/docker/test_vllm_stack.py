@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -66,3 +67,5 @@ def test_status_rows_for_vllm(vllm_stack: RunningStack) -> None:
     result = vllm_stack.cli("status")
     assert result.returncode == 0, result.stderr
     assert "vllm-0" in result.stderr and "vllm-balancer" in result.stderr
+    rows = {row["service"]: row for row in json.loads(vllm_stack.cli("status", "--json").stdout)}
+    assert isinstance(rows["vllm-0"]["in_flight"], int)  # vllm:num_requests_running

@@ -57,3 +57,24 @@ def test_recent_traffic_per_replica_from_log_lines() -> None:
     assert set(traffic) == {"ollama-0", "ollama-1"}
     assert (traffic["ollama-0"].served, traffic["ollama-0"].errors, traffic["ollama-0"].p50_ms) == (3, 1, 200.0)
     assert (traffic["ollama-1"].served, traffic["ollama-1"].errors, traffic["ollama-1"].p50_ms) == (1, 0, 1500.0)
+
+
+def test_gauge_sum_reads_an_engines_metrics_page() -> None:
+    import asyncio
+
+    import httpx
+
+    from taustack.engines.base import gauge_sum
+
+    page = ('# HELP vllm:num_requests_running Number of requests.\n# TYPE vllm:num_requests_running gauge\n'
+            'vllm:num_requests_running{engine="0",model_name="qwen"} 3.0\n'
+            'vllm:num_requests_running{engine="1",model_name="qwen"} 2.0\nvllm:num_requests_running_total 9\n')
+
+    async def read(name: str, status: int = 200) -> int | None:
+        transport = httpx.MockTransport(lambda request: httpx.Response(status, text=page))
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await gauge_sum(client, "http://replica/metrics", name)
+
+    assert asyncio.run(read("vllm:num_requests_running")) == 5
+    assert asyncio.run(read("llamacpp:requests_processing")) is None
+    assert asyncio.run(read("vllm:num_requests_running", 404)) is None

@@ -88,6 +88,7 @@ class ReplicaHealth:
     models_on_disk: tuple[str, ...] = ()
     models_loaded: tuple[str, ...] = ()
     error: str = ""
+    in_flight: int | None = None  # requests the engine is working on, where it exports the number
 
 
 class Engine(Protocol):
@@ -166,6 +167,19 @@ def replica_service(
     if replica.devices:
         service["deploy"] = gpu_reservation(replica.devices)
     return service
+
+
+async def gauge_sum(client: httpx.AsyncClient, url: str, name: str) -> int | None:
+    """The sum of a gauge's samples in a Prometheus text page (None when the page or the metric is missing)."""
+    try:
+        response = await client.get(url)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    values = [float(line.rsplit(None, 1)[-1]) for line in response.text.splitlines()
+              if line.startswith((name + " ", name + "{"))]
+    return round(sum(values)) if values else None
 
 
 def describe_http_error(exc: Exception) -> str:

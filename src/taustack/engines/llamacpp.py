@@ -16,6 +16,7 @@ from taustack.engines.base import (
     ReplicaHealth,
     Routes,
     describe_http_error,
+    gauge_sum,
     place_group,
     replica_service,
 )
@@ -123,10 +124,13 @@ class LlamacppEngine:
                 if not answer.json().get("choices"):
                     return ReplicaHealth(replica, answered=False, error="completion without choices")
             props = await client.get(f"{replica.host_url}/props")
-            version = str(props.json().get("build_info", "")) if props.status_code == 200 else "llama-cpp-python"
+            native = props.status_code == 200  # llama-server (llama-cpp-python has no /props and no /metrics)
+            version = str(props.json().get("build_info", "")) if native else "llama-cpp-python"
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             return ReplicaHealth(replica, answered=False, error=describe_http_error(exc))
+        in_flight = await gauge_sum(client, f"{replica.host_url}/metrics", "llamacpp:requests_processing") \
+            if native else None
         return ReplicaHealth(
             replica, answered=True, latency_s=time.perf_counter() - started, version=version,
-            models_on_disk=names, models_loaded=names,
+            models_on_disk=names, models_loaded=names, in_flight=in_flight,
         )

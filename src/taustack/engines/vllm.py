@@ -15,6 +15,7 @@ from taustack.engines.base import (
     ReplicaHealth,
     Routes,
     describe_http_error,
+    gauge_sum,
     place_group,
     replica_service,
 )
@@ -127,5 +128,6 @@ class VllmEngine:
             names = tuple(str(m["id"]) for m in listed.json().get("data", [])) if listed.status_code == 200 else ("*",)
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             return ReplicaHealth(replica, answered=False, error=describe_http_error(exc))
+        in_flight = await gauge_sum(client, f"{replica.host_url}/metrics", "vllm:num_requests_running")
         return ReplicaHealth(replica, answered=True, latency_s=time.perf_counter() - started,
-                             version=str(version), models_on_disk=names, models_loaded=names)
+                             version=str(version), models_on_disk=names, models_loaded=names, in_flight=in_flight)
