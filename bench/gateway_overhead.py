@@ -17,6 +17,8 @@ import time
 
 import httpx
 
+from taustack.loadgen.report import percentile
+
 
 def call(client: httpx.Client, url: str, model: str, headers: dict[str, str]) -> float:
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
@@ -44,11 +46,6 @@ def throughput(url: str, model: str, headers: dict[str, str], clients: int, seco
     for thread in threads:
         thread.join()
     return done[0] / seconds, errors[0]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def main() -> None:

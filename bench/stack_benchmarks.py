@@ -34,6 +34,8 @@ from typing import Any
 import httpx
 import yaml
 
+from taustack.loadgen.report import percentile
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 FAKE = "taustack-test/fake-ollama:latest"
@@ -72,10 +74,10 @@ class Stack:
         taustack("down", "--volumes", folder=self.folder, project=self.project)
 
 
-def bench(url: str, *args: str) -> list[dict[str, Any]]:
-    argv = [sys.executable, "-m", "taustack", "bench", url, "--model", MODEL, "--json", "--max-error-rate", "1",
+def bench(url: str, *args: str, model: str = MODEL) -> list[dict[str, Any]]:
+    argv = [sys.executable, "-m", "taustack", "bench", url, "--model", model, "--json", "--max-error-rate", "1",
             *args]
-    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False)
     if result.returncode != 0:
         raise SystemExit(f"taustack bench failed: {result.stderr[-2000:]}")
     return json.loads(result.stdout)  # type: ignore[no-any-return]
@@ -123,11 +125,6 @@ async def mixed_load(url: str, seconds: float, seed: int) -> dict[str, list[floa
     return times
 
 
-def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * (len(ordered) - 1) + 0.5))] if ordered else float("nan")
-
-
 def least_conn_vs_round_robin() -> None:
     """Both balancers at once over their own 4 one-slot replicas (20 ms per token), the same load on each."""
     extra = {"FAKE_TOKEN_DELAY_MS": "20", "FAKE_TOKENS": "50"}  # num_predict cuts short ones to 1
@@ -139,11 +136,11 @@ def least_conn_vs_round_robin() -> None:
                                              mixed_load(f"http://127.0.0.1:{PORT + 1000}", 12, 1)))
 
         least, robin = asyncio.run(both())
-    ratio = p99(robin["short"]) / p99(least["short"])
+    ratio = percentile(robin["short"], 0.99) / percentile(least["short"], 0.99)
     for name, times in (("least_conn", least), ("round robin", robin)):
         print(f"(b) {name:11s}: {len(times['short'])} short, {len(times['long'])} long, {len(times['errors'])} "
-              f"errors; short p50 {sorted(times['short'])[len(times['short']) // 2] * 1000:.0f} ms, "
-              f"short p99 {p99(times['short']) * 1000:.0f} ms")
+              f"errors; short p50 {percentile(times['short'], 0.5) * 1000:.0f} ms, "
+              f"short p99 {percentile(times['short'], 0.99) * 1000:.0f} ms")
     print(f"(b) short-request p99, round robin / least_conn: {ratio:.2f}")
     check(not least["errors"] and not robin["errors"], "(b) errors")
     check(ratio > 1.0, f"(b) round robin's short p99 is not above least_conn's (ratio {ratio:.2f})")
@@ -169,13 +166,9 @@ def session_affinity_vs_least_conn() -> None:
     with Stack(spec=spec):
         # alternate the two modes twice, so a drift of the machine hits both
         for label, sessions in (("least_conn", "--no-sessions"), ("affinity", "--sessions")) * 2:
-            argv = [sys.executable, "-m", "taustack", "bench", f"http://127.0.0.1:{PORT}", "--model", "tiny", "--json",
-                    "--prompts", f"tau2:{results}", "--system", str(policy), sessions, "--concurrency", "4",
-                    "--requests", "80", "--max-tokens", "4", "--timeout", "300", "--max-error-rate", "1"]
-            result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False)
-            if result.returncode != 0:
-                raise SystemExit(f"taustack bench failed: {result.stderr[-2000:]}")
-            (summary,) = json.loads(result.stdout)
+            (summary,) = bench(f"http://127.0.0.1:{PORT}", "--prompts", f"tau2:{results}", "--system", str(policy),
+                               sessions, "--concurrency", "4", "--requests", "80", "--max-tokens", "4",
+                               "--timeout", "300", model="tiny")
             later = summary["ttft_later_turns_ms"]
             p50s[label].append(later["p50"])
             print(f"(c) {label:10s}: {summary['requests']} requests, {summary['errors']} errors; first token on "

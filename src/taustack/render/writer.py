@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
@@ -43,3 +45,8 @@ def write_files(directory: Path, files: Mapping[str, str]) -> list[str]:
                 existing.unlink()
                 changed.append(f"{relative} (removed)")
     return changed
+
+
+def write_json(path: Path, data: Any) -> None:
+    """JSON for people and programs (indented, UTF-8 as is), written atomically."""
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from taustack.render.writer import write_atomic
+from taustack.render.writer import write_atomic, write_json
 from taustack.tinymodel.corpus import corpus_lines
 from taustack.tinymodel.gguf_file import write_gguf
 
@@ -120,10 +120,6 @@ def tokenizer_config(chat_template: str, max_length: int) -> dict[str, Any]:
         "chat_template": chat_template,
         "added_tokens_decoder": {},
     }
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def make_tiny_model(out: Path, chat_template: str, config: TinyConfig | None = None) -> dict[str, Path]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from taustack import __version__
-from taustack.render.writer import write_atomic
+from taustack.render.writer import write_json
 from taustack.training.catalog import Catalogs
 from taustack.training.convert import REPAIRS, USER_SIDE, convert
 from taustack.training.results import (
@@ -239,7 +239,7 @@ def make_dataset(options: MakeOptions, show_progress: bool | None = None) -> dic
                                options.test_fraction, options.seed)
         counts = _write_examples(staging, selected, splits, table)
         manifest = _manifest(options, totals, described, skipped, selected, splits, counts, table)
-        write_atomic(staging / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        write_json(staging / MANIFEST, manifest)
         for spool in staging.glob(".spool-*.jsonl"):
             spool.unlink()
     return manifest

@@ -11,11 +11,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from taustack.render.writer import write_atomic, write_json
 from taustack.training import launch
 from taustack.training.accelerate_config import DEFAULT_CONFIG, check_accelerate_config, launch_command
 from taustack.training.devices import select_devices
 from taustack.training.recipe import Recipe, TrainingError, dump_recipe, load_recipe
-from taustack.training.rundir import RunDir, dataset_sha256, find_run, git_revision, list_runs, new_run_id, write_json
+from taustack.training.rundir import RunDir, dataset_sha256, find_run, git_revision, list_runs, new_run_id
 
 DATA, MODEL, OUTPUT, CACHE = "/data", "/model", "/output", "/cache/huggingface"
 
@@ -85,8 +86,6 @@ def sft(root: Path, options: SftOptions, console: Console) -> RunDir:
     run.path.mkdir(parents=True, exist_ok=True)
     write_recipe = not options.resume or options.recipe is not None
     if write_recipe:
-        from taustack.render.writer import write_atomic
-
         write_atomic(run.recipe, dump_recipe(recipe))
     if accelerate_file is not None:
         shutil.copyfile(accelerate_file, run.path / "accelerate.yaml")

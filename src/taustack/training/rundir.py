@@ -21,7 +21,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from taustack.render.writer import write_atomic
 from taustack.training.recipe import TrainingError
 
 DATASET_FILES = ("train.jsonl", "test.jsonl")
@@ -60,10 +59,6 @@ def git_revision(root: Path) -> str | None:
 def new_run_id(name: str, now: datetime | None = None) -> str:
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{name}"
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taustack.render.writer import write_atomic
+from taustack.render.writer import write_json
 from taustack.training.openai_export import SPLIT_FILES, iter_examples
 from taustack.training.openai_format import for_template, to_record
 from taustack.training.results import DatasetError
@@ -138,6 +138,6 @@ def token_stats(folder: Path, tokenizer_path: str) -> tuple[dict[str, Any], list
     cache: dict[str, int] = {}
     examples = [count(tokenizer, record, cache) for record in records(folder)]
     summary = {"tokenizer": tokenizer_path, **summarize(examples)}
-    write_atomic(folder / SUMMARY, json.dumps(summary, indent=2) + "\n")
+    write_json(folder / SUMMARY, summary)
     plot(summary, examples, folder / PLOT)
     return summary, examples
