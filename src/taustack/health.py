@@ -69,10 +69,16 @@ async def balancer_connections(groups: Sequence[ReplicaGroup], token: str | None
 async def probe_everything(
     groups: Sequence[ReplicaGroup], token: str | None
 ) -> tuple[list[ReplicaHealth], dict[str, str], dict[str, dict[str, int]]]:
-    """Replicas, balancers' /health and their connection counts: all at once, over one client."""
+    """Replicas and balancers at once, over one client. A balancer's connection counts are read after its /health
+    answered: a /health still in flight would count as one of the requests it is answering."""
     async with probe_client() as client:
-        return await asyncio.gather(probe_all(groups, False, client), balancer_statuses(groups, token, client),
-                                    balancer_connections(groups, token, client))
+
+        async def balancers() -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+            answers = await balancer_statuses(groups, token, client)
+            return answers, await balancer_connections(groups, token, client)
+
+        replicas, (answers, connections) = await asyncio.gather(probe_all(groups, False, client), balancers())
+        return replicas, answers, connections
 
 
 def probe_balancers(groups: Sequence[ReplicaGroup], token: str | None = None) -> dict[str, str]:
