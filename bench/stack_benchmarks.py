@@ -12,7 +12,7 @@
 Each scenario starts its own stack with `taustack up` (project taustack-bench, ports 31434+), measures with
 `taustack bench` (side by side where there is a baseline), prints one line per number, and checks loose bounds
 only (these machines are noisy). Run from the repo root after `make images`: .venv/bin/python bench/stack_benchmarks.py
-(c) needs models/tiny (made here if missing) and ../shared/data beside the checkout (skipped, and said so, without).
+(c) needs models/tiny (made here if missing) and the tau2 data in tests/data.
 Name scenarios to run only those: bench/stack_benchmarks.py b c
 """
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
 import subprocess
 import sys
@@ -37,7 +36,8 @@ import yaml
 from taustack.loadgen.report import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+TAU2_RESULTS = ROOT / "tests" / "data" / "tau2-results"
+DOMAINS = ROOT / "src" / "taustack" / "dataset" / "domains"
 FAKE = "taustack-test/fake-ollama:latest"
 MODEL = "qwen2.5:0.5b"
 PORT = 31434
@@ -148,12 +148,8 @@ def least_conn_vs_round_robin() -> None:
 
 def session_affinity_vs_least_conn() -> None:
     """Replayed tau2 airline episodes, the domain's agent system prompt first: with and without X-Session-ID."""
-    results = SHARED / "tau2-results" / "gpt-4.1_airline_default_1trial.json"
-    domain = SHARED / "tau2-domains" / "airline.json"
-    if not results.is_file() or not domain.is_file():
-        print(f"(c) skipped: {SHARED} is not beside this checkout")
-        check(os.environ.get("CI", "").lower() not in ("1", "true"), "(c) ../shared/data missing in CI")
-        return
+    results = TAU2_RESULTS / "gpt-4.1_airline_default_1trial.json"
+    domain = DOMAINS / "airline.json"
     if not (ROOT / "models" / "tiny" / "tiny.gguf").is_file():
         subprocess.run([sys.executable, "-m", "taustack", "model", "tiny", "models/tiny"], cwd=ROOT, check=True)
     folder = Path(tempfile.mkdtemp(prefix="taustack-bench-policy-"))

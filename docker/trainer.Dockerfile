@@ -1,4 +1,4 @@
-# The trainer: TRL SFT with LoRA, plus taustack itself (`python -m taustack.training.train`, one code base).
+# The trainer: TRL SFT with LoRA, plus taustack itself (`python -m taustack.trainer.train`, one code base).
 #
 # GPU (default): a CUDA PyTorch base image; its torch is kept (pip is constrained to it).
 #   docker build -f docker/trainer.Dockerfile -t taustack/trainer:0.1.0 .
@@ -51,4 +51,4 @@ RUN /opt/venv/bin/pip install -q /src/taustack \
 ENV PATH=/opt/venv/bin:$PATH HF_HOME=/cache/huggingface
 WORKDIR /work
 ENTRYPOINT []
-CMD ["python", "-m", "taustack.training.train", "--help"]
+CMD ["python", "-m", "taustack.trainer.train", "--help"]

@@ -11,6 +11,10 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# real tau2-bench data the tests and benchmarks read (MIT, see tests/data/README.md)
+TAU2_RESULTS = ROOT / "tests" / "data" / "tau2-results"
+AIRLINE_RESULTS = TAU2_RESULTS / "gpt-4.1_airline_default_1trial.json"
+DOMAINS = ROOT / "src" / "taustack" / "dataset" / "domains"
 
 
 def write_stack(path: Path, data: dict[str, Any]) -> Path:

@@ -1,5 +1,5 @@
 """`python -m taustack` runs the CLI."""
 
-from taustack.cli import main
+from taustack.cli.main import main
 
 main()

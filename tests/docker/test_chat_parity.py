@@ -1,7 +1,7 @@
 """Train/serve parity on real tau2 examples: the prompt training builds and the prompt serving builds are the same.
 
 Training side: `tokenizer.apply_chat_template` (transformers) on `for_template(record)`, as
-taustack.training.train does. Serving side: llama-cpp-python's own renderer (Jinja2ChatFormatter) with the
+taustack.trainer.train does. Serving side: llama-cpp-python's own renderer (Jinja2ChatFormatter) with the
 chat template stored in the GGUF, fed the OpenAI request a client would send (arguments as JSON strings),
 and llama.cpp's tokenizer, run inside the llama.cpp engine image. Every assistant turn of every example
 is checked: same text, same token ids, and tool-call arguments rendered as JSON objects.
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from taustack.training.openai_format import for_template
+from taustack.dataset.openai_format import for_template
 from tests.docker.conftest import docker
-from tests.helpers import ROOT, run_cli
+from tests.helpers import AIRLINE_RESULTS, run_cli
 
 pytestmark = pytest.mark.docker
 
-RESULTS = ROOT.parent / "shared" / "data" / "tau2-results" / "gpt-4.1_airline_default_1trial.json"
+RESULTS = AIRLINE_RESULTS
 LLAMACPP_IMAGE = os.environ.get("LLAMACPP_IMAGE", "taustack/llamacpp:0.3.36")
 EXAMPLES = 4
 
@@ -44,8 +44,6 @@ json.dump(out, open("/work/served.json", "w"))
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
-    if not RESULTS.is_file():
-        pytest.fail(f"{RESULTS} is missing: ../shared/data must be beside the checkout")
     out = tmp_path_factory.mktemp("parity") / "airline"
     made = run_cli("dataset", "make", "--results", str(RESULTS), "--name", "airline", "--out", str(out),
                    "--split", "random", "--test-fraction", "0.5")

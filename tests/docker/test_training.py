@@ -19,13 +19,12 @@ import yaml
 
 from taustack.training.recipe_fields import LORA_CONFIG_FIELDS, SFT_CONFIG_FIELDS
 from tests.docker.conftest import RunningStack, docker
-from tests.helpers import ROOT, run_cli, write_stack
+from tests.helpers import AIRLINE_RESULTS, ROOT, run_cli, write_stack
 
 pytestmark = pytest.mark.docker
 
 TRAINER_IMAGE = os.environ.get("TAUSTACK_TEST_TRAINER_IMAGE", "taustack/trainer:cpu")
-RESULTS = Path(os.environ.get("TAUSTACK_TEST_TAU2_RESULTS", str(
-    ROOT.parent / "shared" / "data" / "tau2-results" / "gpt-4.1_airline_default_1trial.json")))
+RESULTS = Path(os.environ.get("TAUSTACK_TEST_TAU2_RESULTS", str(AIRLINE_RESULTS)))
 FIELDS = """
 import dataclasses, json, peft, trl
 print(json.dumps({"sft": sorted(f.name for f in dataclasses.fields(trl.SFTConfig) if f.init),

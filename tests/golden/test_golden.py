@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from taustack.render import render_stack
-from taustack.spec import StackSpec
+from taustack.render.stack import render_stack
+from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
 from tests.helpers import ROOT
 

@@ -7,9 +7,9 @@ from typing import Any, Protocol
 
 import httpx
 
+from taustack.engines.gpus import Inventory, place_replicas
 from taustack.errors import SpecError
-from taustack.gpus import Inventory, place_replicas
-from taustack.spec_types import ReplicaGroupSpec, is_public
+from taustack.stackfile.base import ReplicaGroupSpec, is_public
 
 
 @dataclass(frozen=True)

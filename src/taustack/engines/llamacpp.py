@@ -20,9 +20,9 @@ from taustack.engines.base import (
     place_group,
     replica_service,
 )
-from taustack.engines.gguf_check import check_gguf
-from taustack.gpus import Inventory
-from taustack.spec import LlamacppSpec
+from taustack.engines.gpus import Inventory
+from taustack.gguf.check import check_gguf
+from taustack.stackfile.llamacpp import LlamacppSpec
 from taustack.workspace import Workspace
 
 MODELS_VOLUME = "llamacpp-models"

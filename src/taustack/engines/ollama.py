@@ -17,8 +17,8 @@ from taustack.engines.base import (
     place_group,
     replica_service,
 )
-from taustack.gpus import Inventory
-from taustack.spec import OllamaSpec
+from taustack.engines.gpus import Inventory
+from taustack.stackfile.ollama import OllamaSpec
 from taustack.workspace import Workspace
 
 MODELS_VOLUME = "ollama-models"

@@ -19,10 +19,10 @@ from taustack.engines.base import (
     place_group,
     replica_service,
 )
+from taustack.engines.gpus import Inventory
 from taustack.errors import SpecError
-from taustack.gpus import Inventory
-from taustack.planner import find_config, layout_problem, shape_from_config
-from taustack.spec_vllm import VllmSpec
+from taustack.planner.layout import find_config, layout_problem, shape_from_config
+from taustack.stackfile.vllm import VllmSpec
 from taustack.workspace import Workspace
 
 HF_CACHE = "/root/.cache/huggingface"

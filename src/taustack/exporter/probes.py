@@ -13,8 +13,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from taustack.engines.base import Replica, ReplicaGroup, ReplicaHealth
-from taustack.health import is_ready, probe_all
-from taustack.traffic import parse_stub_status
+from taustack.runtime.health import is_ready, probe_all
+from taustack.runtime.traffic import parse_stub_status
 
 
 def inside_network(groups: Sequence[ReplicaGroup]) -> list[ReplicaGroup]:

@@ -10,8 +10,8 @@ import yaml
 
 from taustack.engines.base import ReplicaGroup
 from taustack.render.nginx import STATUS_PORT
-from taustack.spec import StackSpec
-from taustack.spec_monitoring import MonitoringSpec
+from taustack.stackfile.monitoring import MonitoringSpec
+from taustack.stackfile.stack import StackSpec
 
 PROFILE = "monitoring"
 LOGS_VOLUME = "balancer-logs"

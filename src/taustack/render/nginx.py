@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 
 from taustack.engines.base import ReplicaGroup
-from taustack.spec import BalancerSpec
+from taustack.stackfile.balancer import BalancerSpec
 
 TEMPLATE = "balancer.conf.j2"
 

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from taustack.engines import engine_sections
 from taustack.engines.base import ReplicaGroup
-from taustack.gpus import Inventory, nvidia_smi_inventory
-from taustack.render import gateway, monitoring
-from taustack.render.compose_file import balancer_service, compose_document
+from taustack.engines.gpus import Inventory, nvidia_smi_inventory
+from taustack.engines.registry import engine_sections
+from taustack.render import litellm, monitoring
+from taustack.render.compose import balancer_service, compose_document
 from taustack.render.nginx import balancer_view, render_nginx_conf
-from taustack.spec import StackSpec
+from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
 
 
@@ -63,13 +63,13 @@ def render_stack(
         if spec.monitoring is not None:
             services[group.balancer_service]["volumes"].append(f"{monitoring.LOGS_VOLUME}:{monitoring.LOGS_DIR}")
     if spec.gateway is not None:
-        gateway.check_routes(spec, spec.gateway, environment or {})
+        litellm.check_routes(spec, spec.gateway, environment or {})
         by_engine = {group.engine: group for group in groups}
         keys = {"vllm": spec.vllm.api_key_env} if spec.vllm is not None and spec.vllm.api_key_env else {}
-        config = gateway.litellm_config(spec.gateway, by_engine, keys)
-        files[gateway.CONFIG_FILE] = gateway.config_document(config)
-        config_path = workspace.from_root(workspace.generated_dir / gateway.CONFIG_FILE)
-        services[gateway.SERVICE] = gateway.gateway_service(spec.gateway, groups, config_path, keys)
+        config = litellm.litellm_config(spec.gateway, by_engine, keys)
+        files[litellm.CONFIG_FILE] = litellm.config_document(config)
+        config_path = workspace.from_root(workspace.generated_dir / litellm.CONFIG_FILE)
+        services[litellm.SERVICE] = litellm.gateway_service(spec.gateway, groups, config_path, keys)
     if spec.monitoring is not None:
         files["monitoring/targets.json"] = monitoring.targets(groups)
         files["monitoring/prometheus.yml"] = monitoring.scrape_config(spec, spec.monitoring, groups)
@@ -80,7 +80,7 @@ def render_stack(
         volumes.update({monitoring.LOGS_VOLUME: {}, "prometheus-data": {}})
     mark_config_versions(services, files, {
         **{group.balancer_service: [f"nginx/{group.engine}.conf"] for group in groups},
-        gateway.SERVICE: [gateway.CONFIG_FILE],
+        litellm.SERVICE: [litellm.CONFIG_FILE],
         "exporter": ["monitoring/targets.json"],
         "prometheus": ["monitoring/prometheus.yml"],
         "grafana": [name for name in files if name.startswith("monitoring/grafana/")],

@@ -1,1 +1,3 @@
-"""Training: tau2 results -> datasets -> OpenAI/TRL format, token statistics, the SFT trainer."""
+"""Training on the host side: recipes, accelerate configs, GPU selection, run directories, the trainer launcher."""
+
+DEFAULT_IMAGE = "taustack/trainer:0.1.0"

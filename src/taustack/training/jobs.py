@@ -11,9 +11,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from taustack.render.writer import write_atomic, write_json
+from taustack.fileio import write_atomic, write_json
 from taustack.training import launch
-from taustack.training.accelerate_config import DEFAULT_CONFIG, check_accelerate_config, launch_command
+from taustack.training.accelerate import DEFAULT_CONFIG, check_accelerate_config, launch_command
 from taustack.training.devices import select_devices
 from taustack.training.recipe import Recipe, TrainingError, dump_recipe, load_recipe
 from taustack.training.rundir import RunDir, dataset_sha256, find_run, git_revision, list_runs, new_run_id
@@ -194,7 +194,7 @@ def export(root: Path, runs_dir: Path, run_ref: str, merge: bool, gguf: bool, im
         model_arg, model_mounts = model_source(root, recipe.model)
         client = launch.docker_client()
         launch.check_image(client, image)
-        command = ["python", "-m", "taustack.training.export_model", "--adapter", f"{OUTPUT}/adapter",
+        command = ["python", "-m", "taustack.trainer.export", "--adapter", f"{OUTPUT}/adapter",
                    "--model", model_arg, "--out", f"{OUTPUT}/export",
                    *(["--gguf", "--gguf-writer", gguf_writer] if gguf else [])]
         job = launch.Job(run_id=run.id, kind="export", image=image, command=command,

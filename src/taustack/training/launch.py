@@ -14,7 +14,6 @@ from taustack.training.recipe import TrainingError
 
 RUN_LABEL = "io.taustack.run"
 KIND_LABEL = "io.taustack.kind"
-DEFAULT_IMAGE = "taustack/trainer:0.1.0"
 CONTAINER_PREFIX_ENV = "TAUSTACK_TRAIN_CONTAINER_PREFIX"
 PASSED_ENV = ("HF_HUB_OFFLINE", "HF_TOKEN", "HF_ENDPOINT", "TRANSFORMERS_OFFLINE")
 OOM_EXIT = 137

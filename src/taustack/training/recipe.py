@@ -14,9 +14,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from taustack.errors import TaustackError
-from taustack.spec import format_validation_error
+from taustack.fileio import read_yaml
+from taustack.stackfile.base import format_validation_error
 from taustack.training.recipe_fields import LORA_CONFIG_FIELDS, SFT_CONFIG_FIELDS
-from taustack.yamlfile import read_yaml
 
 TOP_LEVEL_KEYS = ("model", "dataset", "sft", "lora", "name")
 # set by taustack, not by the recipe: the run directory holds the checkpoints; --resume picks the checkpoint

@@ -1,0 +1,123 @@
+"""Tools beside the stack: the tiny model, the vLLM planner, the load generator, the exporter, the schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from taustack.errors import TaustackError
+from taustack.workspace import find_root
+
+
+@click.group()
+def model() -> None:
+    """Make models locally."""
+
+
+@model.command("tiny")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True, help="replace a model already in OUT")
+def model_tiny(out: Path, overwrite: bool) -> None:
+    """A small random Llama model in OUT: HF files (OUT/hf) and a GGUF (OUT/tiny.gguf). Nothing is fetched."""
+    from taustack.gguf.tiny import make_tiny_model
+
+    if (out / "tiny.gguf").exists() and not overwrite:
+        raise TaustackError(f"{out / 'tiny.gguf'} exists: pass --overwrite to replace it")
+    template = (find_root() / "training" / "chat_templates" / "chatml-tools.jinja").read_text(encoding="utf-8")
+    paths = make_tiny_model(out, template)
+    click.echo(f"wrote {paths['hf']}/ (HF: config, safetensors, tokenizer with a tools chat template)", err=True)
+    click.echo(f"wrote {paths['gguf']} (random weights: its words are noise)", err=True)
+
+
+
+@click.command("plan")
+@click.argument("model_ref", metavar="MODEL")
+@click.option("--gpus", "gpu_count", type=click.IntRange(min=1), required=True, help="GPUs to use")
+@click.option("--gpu-mem", type=click.FloatRange(min=1), required=True, help="memory per GPU, in GB (GiB)")
+@click.option("--context", type=click.IntRange(min=1), default=32768, show_default=True,
+              help="tokens per sequence (vLLM's --max-model-len)")
+@click.option("--utilization", type=click.FloatRange(0.1, 1.0), default=0.9, show_default=True,
+              help="vLLM's --gpu-memory-utilization")
+@click.option("--quantization", type=click.Choice(["fp8", "int8", "awq", "gptq", "int4"]), default=None,
+              help="weight quantization (default: the model's dtype)")
+@click.option("--gpus-per-node", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--min-seqs", "min_sequences", type=click.IntRange(min=1), default=4, show_default=True,
+              help="a layout fits when a replica holds this many sequences of the full context")
+@click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="nodes of --gpus-per-node GPUs: prints what each node runs (vLLM over Ray)")
+@click.option("--json", "as_json", is_flag=True, help="print the layouts as JSON")
+def plan_command(model_ref: str, gpu_count: int, gpu_mem: float, context: int, utilization: float,
+                 quantization: str | None, gpus_per_node: int, min_sequences: int, nodes: int,
+                 as_json: bool) -> None:
+    """The TP/PP/DP layouts of MODEL (a config.json, its folder, or a model in the HF cache) on the GPUs."""
+    from taustack.planner.report import print_plan
+
+    print_plan(model_ref, gpu_count, gpu_mem, context, utilization, quantization, gpus_per_node, min_sequences,
+               as_json)
+    if nodes > 1:
+        from taustack.planner.layout import load_shape, multinode_commands
+
+        click.echo("\n# across nodes (vLLM over Ray):")
+        click.echo("\n".join(multinode_commands(load_shape(model_ref).name, nodes, gpus_per_node)))
+
+
+@click.command()
+@click.argument("url")
+@click.option("--api", type=click.Choice(["openai", "ollama"]), default="openai", show_default=True)
+@click.option("--model", required=True, help="the model name the endpoint serves")
+@click.option("--prompts", default="builtin", show_default=True,
+              help="builtin, a .jsonl file ({\"messages\"} or {\"prompt\"} per line), or tau2:RESULTS.json "
+                   "(episodes replayed turn by turn, each with its own X-Session-ID)")
+@click.option("--system", "system_file", type=click.Path(path_type=Path), default=None,
+              help="a text file: the system prompt of every request (e.g. a tau2 domain's policy)")
+@click.option("--sessions/--no-sessions", default=True, show_default=True,
+              help="send each tau2 episode's X-Session-ID (off: the balancer's strategy alone picks replicas)")
+@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--rate", type=click.FloatRange(min=0.01), default=None, help="start episodes at this rate (per s)")
+@click.option("--requests", "request_count", type=click.IntRange(min=1), default=None)
+@click.option("--duration", type=click.FloatRange(min=0.1), default=None, help="seconds")
+@click.option("--stream/--no-stream", default=True, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=120, show_default=True)
+@click.option("--key", default=None, help="a bearer token (the gateway's key or TAUSTACK_API_TOKEN)")
+@click.option("--compare", "compare_url", default=None, help="a second endpoint, measured side by side")
+@click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench(url: str, api: str, model: str, prompts: str, system_file: Path | None, sessions: bool,
+          concurrency: int, rate: float | None,
+          request_count: int | None, duration: float | None, stream: bool, max_tokens: int, timeout_s: float,
+          key: str | None, compare_url: str | None, max_error_rate: float, as_json: bool) -> None:
+    """Load an OpenAI-compatible or Ollama endpoint and report rates, latency percentiles and errors."""
+    from taustack.loadgen.command import run_bench
+    from taustack.loadgen.prompts import load_episodes
+    from taustack.loadgen.runner import LoadPlan
+
+    plan = LoadPlan(api=api, url=url.rstrip("/"), model=model, episodes=load_episodes(prompts, system_file),  # type: ignore[arg-type]
+                    sessions=sessions, stream=stream, max_tokens=max_tokens, concurrency=concurrency, rate=rate,
+                    requests=request_count, duration_s=duration, timeout_s=timeout_s,
+                    headers={"Authorization": f"Bearer {key}"} if key else {})
+    run_bench(plan, compare_url.rstrip("/") if compare_url else None, as_json, max_error_rate)
+
+
+@click.command()
+@click.option("--targets", type=click.Path(path_type=Path), required=True, help="targets.json from `render`")
+@click.option("--logs", type=click.Path(path_type=Path), required=True, help="folder of the balancers' access logs")
+@click.option("--port", type=click.IntRange(1, 65535), default=9400, show_default=True)
+@click.option("--interval", "interval_s", type=click.FloatRange(min=0.5), default=5, show_default=True)
+def exporter(targets: Path, logs: Path, port: int, interval_s: float) -> None:
+    """Serve Prometheus metrics of every replica and balancer (runs in the monitoring profile)."""
+    from taustack.exporter.server import serve
+
+    serve(targets, logs, port, interval_s)
+
+
+@click.command()
+def schema() -> None:
+    """Print the stack file's JSON schema."""
+    from taustack.stackfile.stack import StackSpec
+
+    click.echo(json.dumps(StackSpec.model_json_schema(), indent=2))
+
+

@@ -1,0 +1,265 @@
+"""The controller's verbs: render, up (with readiness), down and status, over one compose project."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from taustack.engines.base import ReplicaGroup
+from taustack.engines.registry import engine_sections
+from taustack.errors import NotReadyError, TaustackError
+from taustack.fileio import write_atomic, write_files
+from taustack.render.stack import RenderedStack, render_stack
+from taustack.runtime.docker import (
+    ComposeError,
+    ComposeProject,
+    container_states,
+    recent_log_lines,
+    run_compose,
+    service_logs,
+)
+from taustack.runtime.gateway import gateway_url, probe_gateway, wait_gateway
+from taustack.runtime.health import missing_models, probe_balancers, probe_everything, probe_groups, wait_ready
+from taustack.runtime.images import require_local_images
+from taustack.runtime.pull import pull_model
+from taustack.runtime.status import RECENT_WINDOW, ReplicaRow, build_rows, gateway_row, print_table
+from taustack.runtime.traffic import summarize_lines
+from taustack.secrets import API_TOKEN, MASTER_KEY, ensure_secret, environment, read_env
+from taustack.stackfile.stack import StackSpec
+from taustack.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A validated spec, what it renders to, and the compose project that runs it."""
+
+    spec: StackSpec
+    workspace: Workspace
+    rendered: RenderedStack
+    only: str | None = None
+
+    @property
+    def env_file(self) -> Path:
+        return self.workspace.env_file
+
+    @property
+    def with_gateway(self) -> bool:
+        return self.spec.gateway is not None and self.only in (None, "gateway")
+
+    def api_token(self) -> str | None:
+        return read_env(self.env_file).get(API_TOKEN) or os.environ.get(API_TOKEN)
+
+    def master_key(self) -> str | None:
+        return read_env(self.env_file).get(MASTER_KEY) or os.environ.get(MASTER_KEY)
+
+    def ensure_secrets(self) -> None:
+        """The master key (gateway) and the API token (public binds) exist in .env before compose reads it."""
+        if self.spec.gateway is not None:
+            ensure_secret(self.env_file, MASTER_KEY)
+        if any(group.auth for group in self.rendered.groups):
+            ensure_secret(self.env_file, API_TOKEN)
+
+    @property
+    def groups(self) -> tuple[ReplicaGroup, ...]:
+        """The groups this command acts on: all of them, or the one `--engine` names."""
+        if self.only == "gateway":
+            return self.rendered.groups
+        return tuple(g for g in self.rendered.groups if self.only is None or g.engine == self.only)
+
+    def project(self, all_profiles: bool = False) -> ComposeProject:
+        files = [self.workspace.root / "compose.yaml"]
+        if self.workspace.compose_file.is_file():
+            files.append(self.workspace.compose_file)
+        profiles = ("*",) if all_profiles else tuple(group.profile for group in self.groups)
+        if self.with_gateway and not all_profiles:
+            profiles += ("gateway",)
+        if self.spec.monitoring is not None and self.only is None and not all_profiles:
+            profiles += ("monitoring",) + (("grafana",) if self.spec.monitoring.grafana else ())
+        return ComposeProject(self.workspace.root, self.workspace.project, tuple(files), profiles,
+                              self.env_file if self.env_file.is_file() else None)
+
+    def require_groups(self) -> tuple[ReplicaGroup, ...]:
+        if self.only == "gateway" and self.spec.gateway is None:
+            raise TaustackError("the stack file has no gateway section: nothing to do")
+        if not self.groups and not self.with_gateway:
+            which = f"no {self.only} section" if self.only else "no engine section (ollama:, llamacpp:)"
+            raise TaustackError(f"the stack file has {which}: nothing to do")
+        return self.groups
+
+    def preflight(self) -> None:
+        """What can be checked before any container starts: model files and locally built images."""
+        images = [self.spec.balancer.image]
+        for engine, section in engine_sections(self.spec):
+            if any(group.engine == engine.name for group in self.groups):
+                engine.preflight(section, self.workspace)
+                images.append(section.image)
+        if self.with_gateway and self.spec.gateway is not None:
+            images.append(self.spec.gateway.image)
+        if self.spec.monitoring is not None and self.only is None:
+            images += [self.spec.monitoring.exporter_image, self.spec.monitoring.prometheus_image]
+        require_local_images(images)
+
+
+def render(
+    spec: StackSpec, workspace: Workspace, console: Console, stack_file: Path, only: str | None = None
+) -> Stack:
+    """Render the spec and write compose/generated/ (atomically, only what changed)."""
+    rendered = render_stack(spec, workspace, environment=environment(workspace.env_file))
+    changed = write_files(workspace.generated_dir, rendered.files)
+    if workspace.default_stack() != stack_file.resolve():
+        write_atomic(workspace.stack_record, f"{stack_file.resolve()}\n")
+    where = workspace.generated_dir
+    if changed:
+        for name in changed:
+            console.print(f"rendered {where / name}")
+    else:
+        console.print(f"{where}: up to date")
+    return Stack(spec, workspace, rendered, only)
+
+
+def failing_services(project: ComposeProject, services: list[str]) -> list[str]:
+    states = container_states(project)
+    return [
+        name for name in services
+        if name not in states or states[name].state != "running" or states[name].health not in ("", "healthy")
+    ]
+
+
+def explain(project: ComposeProject, services: list[str], console: Console) -> None:
+    """Each named service's last log lines, to show why it is not ready."""
+    for service in services:
+        console.print(f"[bold]--- last log lines of {service} ---[/bold]")
+        console.print(service_logs(project, service).rstrip() or "(no output)", markup=False, highlight=False)
+
+
+def up(stack: Stack, console: Console, wait: bool, timeout_s: float, warm_models: bool = False) -> list[ReplicaRow]:
+    """Start the groups; with `wait`, return only when every replica answers and serves its models."""
+    groups = stack.require_groups()
+    stack.preflight()
+    stack.ensure_secrets()
+    project = stack.project()
+    started = time.monotonic()
+    args = ["up", "-d", "--remove-orphans"]
+    if wait:
+        args += ["--wait", "--wait-timeout", str(int(timeout_s))]
+    try:
+        run_compose(project, *args)
+    except ComposeError as exc:
+        services = [service for group in groups for service in group.services]
+        bad = failing_services(project, services + (["gateway"] if stack.with_gateway else []))
+        explain(project, bad, console)
+        named = f": {', '.join(bad)} not healthy" if bad else ""
+        raise TaustackError(f"docker compose up failed{named} ({exc})") from None
+    if not wait:
+        console.print("started; not waiting for readiness (--no-wait): models are not pulled")
+        return []
+    ollama_group = next((group for group in groups if group.engine == "ollama"), None)
+    if ollama_group is not None:
+        probes = probe_groups([ollama_group])
+        for model in ollama_group.models:
+            if any(missing_models(health, [model]) for health in probes):
+                pull_model([ollama_group], model, console)
+    if warm_models:
+        warm(stack, console)
+    remaining = max(1.0, timeout_s - (time.monotonic() - started))
+    token = stack.api_token()
+    ready, probes = wait_ready(groups, remaining, token)
+    containers = container_states(project)
+    rows = build_rows(groups, probes, containers, probe_balancers(groups, token))
+    if stack.with_gateway and stack.spec.gateway is not None:
+        remaining = max(1.0, timeout_s - (time.monotonic() - started))
+        answer = wait_gateway(stack.spec.gateway, stack.master_key(), remaining) if ready else "not probed"
+        rows.append(gateway_row(stack.spec.gateway, answer, containers))
+        ready = ready and answer == "ready"
+    print_table(rows, console)
+    if not ready:
+        bad = [row.service for row in rows if not row.ready]
+        explain(project, bad, console)
+        raise NotReadyError(f"not ready after {int(timeout_s)}s: {', '.join(bad)}")
+    urls = ", ".join(f"{group.engine} {group.balancer_url}" for group in groups)
+    if stack.with_gateway and stack.spec.gateway is not None:
+        urls += f", gateway {gateway_url(stack.spec.gateway)}/v1 (key: taustack key)"
+    console.print(f"ready in {time.monotonic() - started:.1f}s: {urls}")
+    return rows
+
+
+def down(stack: Stack, volumes: bool) -> None:
+    args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
+    run_compose(stack.project(all_profiles=True), *args)
+
+
+def status(stack: Stack, console: Console, as_json: bool = False) -> list[ReplicaRow]:
+    """Print a row per replica (a table, or JSON on stdout); raise NotReadyError (exit 3) when any is not ready.
+
+    Probes, `docker compose ps` and the balancers' recent access-log lines are read at the same time.
+    """
+    groups = stack.require_groups()
+    project = stack.project()
+    token = stack.api_token()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        containers_job = pool.submit(container_states, project)
+        log_job = pool.submit(recent_log_lines, project, [g.balancer_service for g in groups], RECENT_WINDOW)
+        gateway_job = (pool.submit(probe_gateway, stack.spec.gateway, None, False)
+                       if stack.with_gateway and stack.spec.gateway is not None else None)
+        probes, balancers, connections = asyncio.run(probe_everything(groups, token))
+        rows = build_rows(groups, probes, containers_job.result(), balancers, summarize_lines(log_job.result()),
+                          connections)
+        if gateway_job is not None and stack.spec.gateway is not None:
+            rows.append(gateway_row(stack.spec.gateway, gateway_job.result(), containers_job.result()))
+    if as_json:
+        print(json.dumps([asdict(row) for row in rows], indent=2))
+    else:
+        print_table(rows, console)
+    bad = [row.service for row in rows if not row.ready]
+    if bad:
+        raise NotReadyError(f"not ready: {', '.join(bad)}")
+    return rows
+
+
+def logs(stack: Stack, services: tuple[str, ...], follow: bool, tail: int) -> None:
+    """The services' logs (all of the stack's when none is named), through `docker compose logs`."""
+    known = {name for group in stack.rendered.groups for name in group.services}
+    if stack.spec.gateway is not None:
+        known.add("gateway")
+    unknown = [name for name in services if name not in known]
+    if unknown:
+        raise TaustackError(f"no service {unknown[0]!r} in this stack (it has: {', '.join(sorted(known))})")
+    args = ["logs", "--tail", str(tail)] + (["--follow"] if follow else [])
+    run_compose(stack.project(all_profiles=True), *args, *services)
+
+
+def warm(stack: Stack, console: Console) -> None:
+    """Load every listed model on every Ollama replica and keep it loaded (llama.cpp and vLLM load at start)."""
+    for group in stack.groups:
+        if group.engine != "ollama":
+            continue
+        for replica in group.replicas:
+            for model in group.models:
+                started = time.monotonic()
+                try:
+                    response = httpx.post(f"{replica.host_url}/api/generate",
+                                          json={"model": model, "keep_alive": -1}, timeout=600, trust_env=False)
+                except httpx.HTTPError as exc:
+                    raise TaustackError(f"warm {model} on {replica.service}: {exc!r}") from None
+                if response.status_code != 200:
+                    raise TaustackError(f"warm {model} on {replica.service}: answered {response.status_code}")
+                console.print(f"{replica.service}: {model} loaded in {time.monotonic() - started:.1f}s")
+
+
+def stderr_console() -> Console:
+    return Console(file=sys.stderr, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+
+
+def stdout_console() -> Console:
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+

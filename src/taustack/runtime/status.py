@@ -1,0 +1,150 @@
+"""`taustack status`: a row per replica (container, GPUs, ready, models), built from parallel probes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from taustack.engines.base import ReplicaGroup, ReplicaHealth
+from taustack.runtime.docker import ContainerState
+from taustack.runtime.health import is_ready, missing_models
+from taustack.runtime.traffic import ReplicaTraffic
+from taustack.stackfile.gateway import GatewaySpec
+
+RECENT_WINDOW = "5m"
+
+
+@dataclass(frozen=True)
+class ReplicaRow:
+    service: str
+    engine: str
+    gpus: str
+    container: str
+    ready: bool
+    version: str
+    models_on_disk: tuple[str, ...]
+    models_loaded: tuple[str, ...]
+    problem: str
+    probe_ms: float = 0.0
+    served_recent: int | None = None
+    errors_recent: int | None = None
+    p50_ms_recent: float | None = None
+    in_flight: int | None = None
+
+
+def container_label(state: ContainerState | None) -> str:
+    if state is None:
+        return "absent"
+    if state.health:
+        return f"{state.state} ({state.health})"
+    return state.state
+
+
+def build_rows(
+    groups: Sequence[ReplicaGroup],
+    probes: Sequence[ReplicaHealth],
+    containers: dict[str, ContainerState],
+    balancers: dict[str, str],
+    traffic: dict[str, ReplicaTraffic] | None = None,
+    connections: dict[str, dict[str, int]] | None = None,
+) -> list[ReplicaRow]:
+    """A row per replica then one for its balancer; traffic is per replica over a recent window (the access log),
+    connections are each balancer's stub_status counts (requests being answered: writing, less the probe's own)."""
+    traffic = traffic or {}
+    connections = connections or {}
+    by_service = {health.replica.service: health for health in probes}
+    rows = []
+    for group in groups:
+        for replica in group.replicas:
+            health = by_service[replica.service]
+            state = containers.get(replica.service)
+            ready = is_ready(health, group.models) and state is not None and state.state == "running"
+            problem = ""
+            if state is None or state.state != "running":
+                problem = "container not running"
+            elif not health.answered:
+                problem = health.error
+            elif not ready:
+                problem = "missing " + ", ".join(missing_models(health, group.models))
+            rows.append(
+                ReplicaRow(
+                    service=replica.service,
+                    engine=group.engine,
+                    gpus=replica.gpus_label,
+                    container=container_label(state),
+                    ready=ready,
+                    version=health.version,
+                    models_on_disk=health.models_on_disk,
+                    models_loaded=health.models_loaded,
+                    problem=problem,
+                    probe_ms=round(health.latency_s * 1000, 1),
+                    in_flight=health.in_flight,
+                    **traffic_fields(traffic.get(replica.service)),
+                )
+            )
+        answer = balancers.get(group.balancer_service, "not probed")
+        state = containers.get(group.balancer_service)
+        counts = connections.get(group.balancer_service)
+        group_traffic = [traffic[r.service] for r in group.replicas if r.service in traffic]
+        rows.append(
+            ReplicaRow(
+                service=group.balancer_service, engine=group.engine, gpus="-", container=container_label(state),
+                ready=answer == "200", version=group.balancer_url, models_on_disk=(), models_loaded=(),
+                problem="" if answer == "200" else f"/health: {answer}",
+                served_recent=sum(t.served for t in group_traffic) if answer == "200" else None,
+                errors_recent=sum(t.errors for t in group_traffic) if answer == "200" else None,
+                in_flight=max(0, counts["writing"] - 1) if counts else None,
+            )
+        )
+    return rows
+
+
+def traffic_fields(traffic: ReplicaTraffic | None) -> dict[str, Any]:
+    if traffic is None:
+        return {"served_recent": 0, "errors_recent": 0}
+    return {"served_recent": traffic.served, "errors_recent": traffic.errors, "p50_ms_recent": traffic.p50_ms}
+
+
+def number(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def print_table(rows: Sequence[ReplicaRow], console: Console, window: str = RECENT_WINDOW) -> None:
+    table = Table(title="taustack replicas", title_justify="left",
+                  caption=f"served, 5xx and p50: the last {window}, from the balancer's access log; "
+                          "in flight: requests the balancer is answering, and those of each vLLM or llama-server "
+                          "replica (its /metrics)", caption_justify="left")
+    for column in ("service", "engine", "gpus", "container", "ready", "version / url", "models on disk", "loaded"):
+        table.add_column(column)
+    for column in ("served", "5xx", "p50 ms", "in flight"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(
+            row.service,
+            row.engine,
+            row.gpus,
+            row.container,
+            "yes" if row.ready else f"[red]no[/red] ({row.problem})",
+            row.version or "-",
+            ", ".join(row.models_on_disk) or "-",
+            ", ".join(row.models_loaded) or "-",
+            number(row.served_recent),
+            number(row.errors_recent),
+            number(row.p50_ms_recent),
+            number(row.in_flight),
+        )
+    console.print(table)
+
+
+def gateway_row(gateway: GatewaySpec, answer: str, containers: dict[str, ContainerState]) -> ReplicaRow:
+    """The gateway's row: alive (and, after `up`, a model answered through it)."""
+    return ReplicaRow(
+        service="gateway", engine="litellm", gpus="-", container=container_label(containers.get("gateway")),
+        ready=answer == "ready", version=f"http://127.0.0.1:{gateway.port}/v1",
+        models_on_disk=tuple(dict.fromkeys(route.name for route in gateway.models)), models_loaded=(),
+        problem="" if answer == "ready" else answer,
+    )

@@ -1,0 +1,1 @@
+"""The stack file: strict pydantic models, one module per section; load, overrides and one error path."""

@@ -1,0 +1,36 @@
+"""The balancer section of the stack file: nginx in front of every replica group."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from taustack.stackfile.base import SIZE_RE, ImageRef, StrictModel
+
+
+class BalancerSpec(StrictModel):
+    """nginx in front of every replica group: routing, timeouts and limits."""
+
+    image: ImageRef = Field("nginx:1.28.0", description="the nginx image, pinned")
+    strategy: Literal["least_conn", "round_robin"] = Field(
+        "least_conn", description="how requests without an X-Session-ID pick a replica")
+    read_timeout_s: int = Field(3600, ge=1, description="longest wait for a replica's next bytes")
+    connect_timeout_s: int = Field(5, ge=1, description="time to open a connection to a replica")
+    body_limit: str = Field("64m", description="largest request body (nginx size: 64m, 512k)")
+    worker_connections: int = Field(8192, ge=512, description="connections per nginx worker")
+    keepalive: int = Field(64, ge=0, description="idle upstream connections kept per worker")
+    keepalive_timeout_s: int = Field(
+        4, ge=1, description="how long an idle upstream connection is kept: below the engines' own idle timeout "
+                             "(llama-server and vLLM's uvicorn close after 5 s), or a reused connection may be "
+                             "closed under a request and the replica counted as failed")
+    max_fails: int = Field(1, ge=0, description="failures before a replica is skipped for fail_timeout")
+    fail_timeout_s: int = Field(5, ge=1, description="how long a failed replica is skipped")
+    next_upstream_tries: int = Field(3, ge=1, description="replicas an inference request may try")
+
+    @field_validator("body_limit")
+    @classmethod
+    def _body_limit(cls, value: str) -> str:
+        if not SIZE_RE.match(value.lower()):
+            raise ValueError(f"{value!r} is not an nginx size such as 64m")
+        return value.lower()

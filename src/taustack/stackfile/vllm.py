@@ -1,0 +1,73 @@
+"""The vllm section of the stack file: TP x PP x DP per replica, replicas behind nginx, typed engine flags."""
+
+from __future__ import annotations
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from taustack.stackfile.base import EnvName, ImageRef, ModelName, Port, ReplicaGroupSpec
+
+VLLM_VERSION = "0.11.0"
+# The parsers the pinned vLLM knows (`vllm serve --help` of 0.11.0): names outside these lists are refused.
+TOOL_CALL_PARSERS = (
+    "deepseek_v3", "deepseek_v31", "glm45", "granite", "granite-20b-fc", "hermes", "hunyuan_a13b", "internlm",
+    "jamba", "kimi_k2", "llama3_json", "llama4_json", "llama4_pythonic", "longcat", "minimax", "mistral", "openai",
+    "phi4_mini_json", "pythonic", "qwen3_coder", "qwen3_xml", "seed_oss", "step3", "xlam",
+)
+REASONING_PARSERS = (
+    "deepseek_r1", "deepseek_v3", "ernie45", "glm45", "gpt_oss", "granite", "hunyuan_a13b", "mistral", "qwen3",
+    "seed_oss", "step3",
+)
+
+
+class VllmSpec(ReplicaGroupSpec):
+    """vLLM replicas, each TP x PP x DP GPUs, behind one nginx port (8000)."""
+
+    model: str = Field(..., description="a Hugging Face model id, or a path inside the HF cache volume")
+    served_model_name: ModelName | None = Field(None, description="the name clients ask for (default: the model id)")
+    config: str | None = Field(None, description="the model's config.json on this host, to check the layout "
+                                                 "(default: looked up in the local HF cache)")
+    image: ImageRef = Field(f"vllm/vllm-openai:v{VLLM_VERSION}", description="the engine image, pinned")
+    tensor_parallel: int = Field(1, ge=1, description="--tensor-parallel-size: GPUs sharing each layer")
+    pipeline_parallel: int = Field(1, ge=1, description="--pipeline-parallel-size: stages of layers")
+    data_parallel: int = Field(1, ge=1, description="--data-parallel-size: engine copies inside one replica")
+    max_model_len: int | None = Field(None, ge=128, description="--max-model-len (context length)")
+    gpu_memory_utilization: float = Field(0.9, gt=0.1, le=1.0, description="--gpu-memory-utilization")
+    max_num_seqs: int | None = Field(None, ge=1, description="--max-num-seqs (per DP rank)")
+    quantization: str | None = Field(None, description="--quantization (awq, gptq, fp8, ...)")
+    enable_lora: bool = Field(False, description="--enable-lora")
+    lora_modules: dict[str, str] = Field(default_factory=dict, description="--lora-modules name=path")
+    chat_template: str | None = Field(None, description="--chat-template (a path inside the container)")
+    tool_call_parser: str | None = Field("hermes", description="with --enable-auto-tool-choice; None: no tools")
+    reasoning_parser: str | None = Field(None, description="--reasoning-parser for models that think")
+    enable_prefix_caching: bool = Field(True, description="--enable-prefix-caching (agent turns share prefixes)")
+    api_key_env: EnvName | None = Field(None, description="variable holding vLLM's --api-key (protects /v1 only)")
+    hf_cache: str = Field("hf-cache", description="a volume name or a host path for /root/.cache/huggingface")
+    unlimited_memlock: bool = Field(True, description="memlock -1, which NCCL wants; hosts whose kernel refuses "
+                                                      "raising it (some sandboxes) need false")
+    port: Port = Field(8000, description="the balancer's port; replica i listens on port+1+i")
+    extra_args: list[str] = Field(default_factory=list, description="more `vllm serve` flags, passed as given")
+    gpus_per_replica: int | None = Field(None, ge=1, description="derived: TP x PP x DP")
+
+    @field_validator("tool_call_parser", "reasoning_parser")
+    @classmethod
+    def _known_parser(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Parser names are checked against the lists of the pinned vLLM."""
+        known, kind = ((TOOL_CALL_PARSERS, "tool call") if info.field_name == "tool_call_parser"
+                       else (REASONING_PARSERS, "reasoning"))
+        if value is not None and value not in known:
+            raise ValueError(f"{value!r} is not a {kind} parser of vLLM {VLLM_VERSION} ({', '.join(known)})")
+        return value
+
+    @model_validator(mode="after")
+    def _per_replica(self) -> VllmSpec:
+        size = self.tensor_parallel * self.pipeline_parallel * self.data_parallel
+        if self.gpus_per_replica is not None and self.gpus_per_replica != size:
+            raise ValueError(f"gpus_per_replica: each replica uses TP x PP x DP = {size} GPUs; leave it unset")
+        return self
+
+    def served_name(self) -> str:
+        return self.served_model_name or self.model
+
+    def replica_size(self) -> int:
+        return self.tensor_parallel * self.pipeline_parallel * self.data_parallel
+

@@ -1,1 +1,0 @@
-"""`taustack model tiny`: a small random Llama model made entirely locally (tokenizer, weights, GGUF)."""

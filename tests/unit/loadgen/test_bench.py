@@ -1,0 +1,134 @@
+"""`taustack bench` against a fake Ollama process (its OpenAI and Ollama APIs), and its inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from taustack.errors import TaustackError
+from taustack.loadgen.prompts import load_episodes
+from tests.helpers import AIRLINE_RESULTS, ROOT, run_cli
+
+TAU2 = AIRLINE_RESULTS
+
+
+@pytest.fixture(scope="module")
+def fake_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{port}", "OLLAMA_MODELS": str(tmp_path_factory.mktemp("models")),
+           "FAKE_PRELOADED_MODELS": "qwen2.5:0.5b", "FAKE_TOKEN_DELAY_MS": "2", "FAKE_TOKENS": "5"}
+    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fakes" / "ollama" / "fake_ollama.py")], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{url}/api/version", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def bench(*args: str) -> tuple[int, list[dict[str, object]], str]:
+    result = run_cli("bench", *args, "--json", timeout=120)
+    rows = json.loads(result.stdout) if result.stdout.strip() else []
+    return result.returncode, rows, result.stderr
+
+
+def test_openai_streaming_by_count(fake_url: str) -> None:
+    code, rows, _ = bench(fake_url, "--model", "qwen2.5:0.5b", "--requests", "30", "--concurrency", "3")
+    assert code == 0
+    assert rows[0]["requests"] == 30 and rows[0]["errors"] == 0
+    assert rows[0]["output_tokens_per_s"] > 0 and rows[0]["ttft_ms"]["p50"] <= rows[0]["e2e_ms"]["p50"]
+
+
+def test_ollama_api_without_streaming_by_duration(fake_url: str) -> None:
+    started = time.monotonic()
+    code, rows, _ = bench(fake_url, "--api", "ollama", "--model", "qwen2.5:0.5b", "--duration", "1.5",
+                          "--no-stream", "--rate", "20")
+    assert code == 0 and rows[0]["errors"] == 0 and rows[0]["requests"] >= 10
+    assert time.monotonic() - started < 15
+
+
+def test_tau2_episodes_replay_with_compare(fake_url: str) -> None:
+    code, rows, _ = bench(fake_url, "--model", "qwen2.5:0.5b", "--prompts", f"tau2:{TAU2}", "--requests", "40",
+                          "--compare", fake_url + "/")
+    assert code == 0 and [row["requests"] for row in rows] == [40, 40]
+
+
+def test_tau2_turns_are_the_agents_requests() -> None:
+    episodes = load_episodes(f"tau2:{TAU2}")
+    assert len(episodes) == 20
+    first = episodes[0]
+    assert first.session and all(turn[0]["role"] == "system" for turn in first.turns)
+    assert [len(turn) for turn in first.turns] == sorted(len(turn) for turn in first.turns)
+    for turn in first.turns:
+        calls = {c["id"] for m in turn if m["role"] == "assistant" for c in m.get("tool_calls", [])}
+        assert all(m["tool_call_id"] in calls for m in turn if m["role"] == "tool")
+
+
+def test_errors_are_counted_by_kind_and_fail_the_run(fake_url: str) -> None:
+    code, rows, stderr = bench("http://127.0.0.1:9", "--model", "x", "--requests", "3", "--timeout", "2")
+    assert code == 1 and rows[0]["errors_by_kind"] == {"connect": 3}
+    assert stderr.strip().splitlines()[-1].startswith("Error: http://127.0.0.1:9: 3 of 3 requests failed")
+    code, rows, _ = bench(fake_url, "--model", "no-such-model", "--requests", "3")
+    assert code == 1 and rows[0]["errors_by_kind"] == {"http_4xx": 3}
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text('{"not": "tau2"}')
+    with pytest.raises(TaustackError, match="not a tau2 results file"):
+        load_episodes(f"tau2:{tmp_path / 'x.json'}")
+    (tmp_path / "p.jsonl").write_text('{"prompt": "hi"}\n{"nothing": 1}\n')
+    with pytest.raises(TaustackError, match="line 2"):
+        load_episodes(str(tmp_path / "p.jsonl"))
+    result = run_cli("bench", "http://127.0.0.1:9", "--model", "x")
+    assert result.returncode == 1 and "give --requests or --duration" in result.stderr
+
+
+def test_sessions_can_be_left_out_and_a_system_prompt_replaces_the_episodes_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--no-sessions sends no X-Session-ID; --system is every request's system message; turns are numbered."""
+    import asyncio
+
+    from taustack.loadgen import runner
+
+    seen: list[tuple[str | None, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append((request.headers.get("x-session-id"), body["messages"][0]["content"]))
+        answer = {"choices": [{"message": {"content": "ok"}}], "usage": {"completion_tokens": 1}}
+        return httpx.Response(200, json=answer)
+
+    real_client = httpx.AsyncClient
+    monkeypatch.setattr(runner.httpx, "AsyncClient",
+                        lambda **kwargs: real_client(transport=httpx.MockTransport(handler), **kwargs))
+    system = tmp_path / "policy.md"
+    system.write_text("the domain policy")
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text('{"messages": [{"role": "system", "content": "old"}, {"role": "user", "content": "hi"}]}\n')
+    episodes = load_episodes(str(jsonl), system)
+    episodes = [runner.Episode("ep", episodes[0].turns * 3)]
+    for sessions in (True, False):
+        seen.clear()
+        plan = runner.LoadPlan(api="openai", url="http://x", model="m", episodes=episodes, stream=False,
+                               concurrency=1, requests=3, sessions=sessions)
+        samples = asyncio.run(runner.run_load(plan))
+        assert [sample.turn for sample in samples] == [0, 1, 2]
+        assert {content for _, content in seen} == {"the domain policy"}
+        assert {session for session, _ in seen} == ({"ep-r0"} if sessions else {None})

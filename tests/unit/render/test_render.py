@@ -1,0 +1,85 @@
+"""Rendering: what the files say, and how they are written (atomically, only when changed)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from taustack.fileio import write_files
+from taustack.render.stack import render_stack
+from taustack.stackfile.stack import StackSpec
+from taustack.workspace import Workspace
+from tests.helpers import ROOT
+
+
+def rendered(data: dict[str, object]) -> dict[str, str]:
+    return render_stack(StackSpec.model_validate(data), Workspace(ROOT), lambda: ["0", "1"]).files
+
+
+def test_replicas_are_pinned_with_string_device_ids() -> None:
+    files = rendered({"ollama": {"gpus": 4, "gpus_per_replica": 2}})
+    services = yaml.safe_load(files["compose.yaml"])["services"]
+    devices = services["ollama-1"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "device_ids": ["2", "3"], "capabilities": ["gpu"]}]
+    assert set(services) == {"ollama-0", "ollama-1", "ollama-balancer"}
+
+
+def test_cpu_replicas_have_no_gpu_reservation_and_share_one_volume() -> None:
+    document = yaml.safe_load(rendered({"ollama": {"replicas": 3}})["compose.yaml"])
+    replicas = [document["services"][f"ollama-{i}"] for i in range(3)]
+    assert all("deploy" not in service for service in replicas)
+    assert all(service["volumes"] == ["ollama-models:/root/.ollama"] for service in replicas)
+    assert all(service["restart"] == "unless-stopped" for service in replicas)
+    assert all(service["healthcheck"]["test"] == ["CMD", "ollama", "list"] for service in replicas)
+    assert document["volumes"] == {"ollama-models": {}}
+    assert [s["ports"] for s in replicas] == [["127.0.0.1:11435:11435"], ["127.0.0.1:11436:11436"],
+                                              ["127.0.0.1:11437:11437"]]
+
+
+def test_balancer_publishes_on_loopback_with_the_rendered_conf() -> None:
+    files = rendered({"ollama": {"replicas": 2, "port": 12000}})
+    balancer = yaml.safe_load(files["compose.yaml"])["services"]["ollama-balancer"]
+    assert balancer["ports"] == ["127.0.0.1:12000:12000"]
+    assert balancer["volumes"] == ["./compose/generated/nginx/ollama.conf:/etc/nginx/nginx.conf:ro"]
+    conf = files["nginx/ollama.conf"]
+    assert "server ollama-0:12001 " in conf and "server ollama-1:12002 " in conf
+    assert "least_conn;" in conf and "hash $http_x_session_id consistent;" in conf
+    assert "proxy_buffering off;" in conf and 'proxy_set_header Connection "";' in conf
+    assert "client_max_body_size 64m;" in conf and "proxy_read_timeout 3600s;" in conf
+    assert "use: taustack pull MODEL" in conf
+
+
+def test_round_robin_strategy_drops_least_conn_but_keeps_session_affinity() -> None:
+    conf = rendered({"ollama": {"replicas": 2}, "balancer": {"strategy": "round_robin"}})["nginx/ollama.conf"]
+    assert "least_conn;" not in conf and "upstream ollama_balanced {" in conf
+    assert "hash $http_x_session_id consistent;" in conf
+    with pytest.raises(ValidationError, match="strategy"):
+        rendered({"ollama": {"replicas": 2}, "balancer": {"strategy": "random"}})
+
+
+def test_no_engine_section_renders_nothing() -> None:
+    assert rendered({}) == {}
+
+
+def test_write_files_only_writes_what_changed_and_removes_stale_files(tmp_path: Path) -> None:
+    assert write_files(tmp_path, {"a.conf": "1\n", "sub/b.yaml": "2\n"}) == ["a.conf", "sub/b.yaml"]
+    before = os.stat(tmp_path / "a.conf").st_mtime_ns
+    assert write_files(tmp_path, {"a.conf": "1\n", "sub/b.yaml": "2\n"}) == []
+    assert os.stat(tmp_path / "a.conf").st_mtime_ns == before
+    (tmp_path / ".gitkeep").write_text("")
+    assert write_files(tmp_path, {"a.conf": "3\n"}) == ["a.conf", "sub/b.yaml (removed)"]
+    assert (tmp_path / "a.conf").read_text() == "3\n"
+    assert (tmp_path / ".gitkeep").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_llama_server_upstreams_get_a_new_connection_per_request() -> None:
+    """llama-server may close a kept-alive connection after a streamed answer without saying so."""
+    for server, kept in (("llama-server", False), ("llama-cpp-python", True)):
+        files = rendered({"llamacpp": {"model": "models/tiny/tiny.gguf", "server": server}})
+        assert ("keepalive 64;" in files["nginx/llamacpp.conf"]) is kept
+    assert "keepalive_timeout 4s;" in rendered({"ollama": {}})["nginx/ollama.conf"]
