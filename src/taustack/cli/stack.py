@@ -30,7 +30,7 @@ def stack_options(function: F) -> F:
         click.option("--replicas", default=None, help="number of replicas"),
         click.option("--engine", type=click.Choice([*ENGINE_KINDS, "gateway"]), default=None,
                      help="act on this engine's replicas only (gateway: the gateway and every engine); "
-                          "GPU overrides apply to it (default: ollama)"),
+                          "GPU overrides apply to it (default: the only engine section)"),
         click.option("--project-name", envvar="TAUSTACK_PROJECT", default=DEFAULT_PROJECT, show_default=True,
                      help="compose project name (env TAUSTACK_PROJECT)"),
         click.option("--generated-dir", envvar="TAUSTACK_GENERATED_DIR", type=click.Path(path_type=Path),
@@ -50,19 +50,18 @@ def build_stack(
         raise click.UsageError("give either --gpus or --gpu-ids, not both")
     workspace = Workspace(find_root(), project_name, generated_dir.resolve() if generated_dir else None)
     overrides: dict[str, tuple[Any, str]] = {}
-    section = engine if engine in ENGINE_KINDS else "ollama"
     if gpus is not None:
-        overrides[f"{section}.gpus"] = (gpus, "--gpus/GPUS")
+        overrides["gpus"] = (gpus, "--gpus/GPUS")
     if gpu_ids is not None:
-        overrides[f"{section}.gpu_ids"] = (gpu_ids, "--gpu-ids/GPU_IDS")
+        overrides["gpu_ids"] = (gpu_ids, "--gpu-ids/GPU_IDS")
     if replicas is not None:
         value: Any = int(replicas) if replicas.strip().lstrip("-").isdigit() else replicas
-        overrides[f"{section}.replicas"] = (value, "--replicas/REPLICAS")
+        overrides["replicas"] = (value, "--replicas/REPLICAS")
     stack_file = stack_path or workspace.default_stack()
     from taustack.runtime import lifecycle
     from taustack.stackfile.load import load_stack
 
-    spec = load_stack(stack_file, overrides)
+    spec = load_stack(stack_file, engine_overrides=overrides, engine=engine)
     return lifecycle.render(spec, workspace, stderr_console(), stack_file, engine)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from taustack.engines import ENGINE_KINDS
 from taustack.errors import SpecError
 from taustack.fileio import read_yaml
 from taustack.stackfile.base import format_validation_error
@@ -24,14 +25,36 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_stack(path: Path, overrides: Mapping[str, tuple[Any, str]] | None = None) -> StackSpec:
-    """Read, override and validate a stack file. Override keys are dotted (`ollama.gpus`)."""
+def load_stack(path: Path, overrides: Mapping[str, tuple[Any, str]] | None = None,
+               engine_overrides: Mapping[str, tuple[Any, str]] | None = None, engine: str | None = None) -> StackSpec:
+    """Read, override and validate a stack file. Override keys are dotted (`ollama.gpus`); `engine_overrides`
+    (`gpus`, `gpu_ids`, `replicas`) apply to the engine section `override_section` picks."""
     data = read_stack_file(path)
-    sources = apply_overrides(data, overrides or {})
+    dotted = dict(overrides or {})
+    if engine_overrides:
+        section = override_section(data, engine, [flag for _, flag in engine_overrides.values()])
+        dotted.update({f"{section}.{key}": value for key, value in engine_overrides.items()})
+    sources = apply_overrides(data, dotted)
     try:
         return StackSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(format_validation_error(exc, sources)) from None
+
+
+def override_section(data: Mapping[str, Any], engine: str | None, flags: list[str]) -> str:
+    """The section `--engine` names, else the file's only engine section; never one the file does not have."""
+    given = ", ".join(flags)
+    present = [name for name in ENGINE_KINDS if name in data]
+    if engine in ENGINE_KINDS:
+        if engine not in present:
+            raise SpecError(f"{given}: the stack file has no {engine} section (it has: {', '.join(present) or 'none'})")
+        return engine
+    if len(present) == 1:
+        return present[0]
+    if not present:
+        raise SpecError(f"{given}: the stack file has no engine section ({', '.join(ENGINE_KINDS)}) to apply it to")
+    raise SpecError(f"{given}: the stack file has {len(present)} engine sections ({', '.join(present)}): "
+                    f"name one with --engine {' or --engine '.join(present)}")
 
 
 def apply_overrides(data: dict[str, Any], overrides: Mapping[str, tuple[Any, str]]) -> dict[str, str]:

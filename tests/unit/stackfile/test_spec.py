@@ -103,3 +103,34 @@ def test_env_renders_ollama_variables(tmp_path: Path) -> None:
     assert env["OLLAMA_NUM_PARALLEL"] == "2"
     assert env["OLLAMA_FLASH_ATTENTION"] == "0"
     assert env["OLLAMA_KV_CACHE_TYPE"] == "q8_0"
+
+
+def test_gpu_overrides_go_to_the_only_engine_section(tmp_path: Path) -> None:
+    path = write_stack(tmp_path / "stack.yaml", {"vllm": {"model": "Qwen/Qwen2.5-7B-Instruct"}})
+    spec = load_stack(path, engine_overrides={"gpus": ("4", "--gpus/GPUS")})
+    assert spec.ollama is None, "an override must never add a section the file does not have"
+    assert spec.vllm is not None and spec.vllm.gpus == 4
+
+
+def test_gpu_overrides_go_to_the_section_engine_names(tmp_path: Path) -> None:
+    data = {"ollama": {}, "llamacpp": {"model": "models/tiny/tiny.gguf"}}
+    path = write_stack(tmp_path / "stack.yaml", data)
+    spec = load_stack(path, engine_overrides={"replicas": (3, "--replicas/REPLICAS")}, engine="llamacpp")
+    assert spec.llamacpp is not None and spec.llamacpp.replicas == 3
+    assert spec.ollama is not None and spec.ollama.replicas is None
+
+
+def test_gpu_overrides_with_several_sections_and_no_engine_name_the_choices(tmp_path: Path) -> None:
+    path = write_stack(tmp_path / "stack.yaml", {"ollama": {}, "llamacpp": {"model": "models/tiny/tiny.gguf"}})
+    with pytest.raises(SpecError, match=r"^--gpus/GPUS: the stack file has 2 engine sections \(ollama, llamacpp\): "
+                                        r"name one with --engine ollama or --engine llamacpp$"):
+        load_stack(path, engine_overrides={"gpus": ("2", "--gpus/GPUS")})
+
+
+def test_gpu_overrides_for_a_section_the_file_lacks_are_an_error(tmp_path: Path) -> None:
+    path = write_stack(tmp_path / "stack.yaml", {"vllm": {"model": "Qwen/Qwen2.5-7B-Instruct"}})
+    with pytest.raises(SpecError, match=r"^--gpus/GPUS: the stack file has no ollama section \(it has: vllm\)$"):
+        load_stack(path, engine_overrides={"gpus": ("4", "--gpus/GPUS")}, engine="ollama")
+    empty = write_stack(tmp_path / "gateway-only.yaml", {"balancer": {}})
+    with pytest.raises(SpecError, match=r"^--gpu-ids/GPU_IDS: the stack file has no engine section"):
+        load_stack(empty, engine_overrides={"gpu_ids": ("1,3", "--gpu-ids/GPU_IDS")})
