@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -9,7 +10,7 @@ import httpx
 
 from taustack.engines.gpus import Inventory, place_replicas
 from taustack.errors import SpecError
-from taustack.render.services import ComposeService, Healthcheck
+from taustack.render.services import ComposeService, Healthcheck, Ulimit
 from taustack.stackfile.base import ReplicaGroupSpec, is_public
 
 
@@ -132,23 +133,28 @@ def place_group(
 
 
 def replica_service(
-    group: ReplicaGroup, replica: Replica, image: str, health_test: tuple[str, ...], interval: str,
-    start_period: str = "120s", **settings: Any,
+    group: ReplicaGroup, replica: Replica, image: str, health_test: tuple[str, ...], interval: str, *,
+    start_period: str = "120s", entrypoint: tuple[str, ...] = (), command: tuple[str, ...] = (),
+    environment: Mapping[str, str] | None = None, volumes: tuple[str, ...] = (), ipc: str = "",
+    ulimits: tuple[Ulimit, ...] = (),
 ) -> ComposeService:
-    """What every replica service has: restart on crash, a loopback port, a healthcheck, labels, GPU pinning.
-
-    `settings` are the engine's own ComposeService fields (environment, entrypoint, command, volumes, ...).
-    """
+    """What every replica service has: restart on crash, a loopback port, a healthcheck, labels, GPU pinning;
+    the rest (command, environment, mounts, ...) is the engine's own."""
     return ComposeService(
         name=replica.service,
         image=image,
         profiles=(group.profile,),
+        entrypoint=entrypoint,
+        command=command,
+        environment=environment if environment is not None else {},
+        volumes=volumes,
+        ipc=ipc,
+        ulimits=ulimits,
         ports=(f"127.0.0.1:{replica.port}:{replica.port}",),
         healthcheck=Healthcheck(test=health_test, interval=interval, start_period=start_period),
         labels={"io.taustack.engine": group.engine, "io.taustack.replica": str(replica.index),
                 "io.taustack.gpus": replica.gpus_label},
         gpus=replica.devices,
-        **settings,
     )
 
 
