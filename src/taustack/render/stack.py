@@ -64,6 +64,7 @@ def render_stack(
 
 
 def nginx_file(group: ReplicaGroup) -> str:
+    """Where a group's nginx.conf lies among the rendered files (and what its balancer mounts)."""
     return f"nginx/{group.engine}.conf"
 
 
