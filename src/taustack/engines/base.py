@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -9,6 +10,7 @@ import httpx
 
 from taustack.engines.gpus import Inventory, place_replicas
 from taustack.errors import SpecError
+from taustack.render.services import ComposeService, Healthcheck, Ulimit
 from taustack.stackfile.base import ReplicaGroupSpec, is_public
 
 
@@ -99,9 +101,9 @@ class Engine(Protocol):
 
     def build_group(self, spec: Any, inventory: Inventory) -> ReplicaGroup: ...
 
-    def services(self, spec: Any, group: ReplicaGroup, workspace: Any) -> dict[str, Any]: ...
+    def services(self, spec: Any, group: ReplicaGroup, workspace: Any) -> list[ComposeService]: ...
 
-    def volumes(self, spec: Any) -> dict[str, Any]: ...
+    def volumes(self, spec: Any) -> tuple[str, ...]: ...
 
     def preflight(self, spec: Any, workspace: Any) -> None: ...
 
@@ -130,43 +132,30 @@ def place_group(
                         auth=is_public(spec.bind))
 
 
-def gpu_reservation(devices: tuple[str, ...]) -> dict[str, Any]:
-    """Compose's way to pin a container to GPUs: device ids as strings, capabilities required."""
-    return {
-        "resources": {
-            "reservations": {
-                "devices": [{"driver": "nvidia", "device_ids": list(devices), "capabilities": ["gpu"]}]
-            }
-        }
-    }
-
-
 def replica_service(
-    group: ReplicaGroup, replica: Replica, image: str, health_test: list[str], interval: str, **settings: Any
-) -> dict[str, Any]:
-    """What every replica service has: restart on crash, a loopback port, a healthcheck, labels, GPU pinning.
-
-    `settings` (environment, entrypoint, command, volumes) come first, in the engine's order.
-    """
-    service: dict[str, Any] = {
-        "image": image,
-        "profiles": [group.profile],
-        "restart": "unless-stopped",
-        **settings,
-        "ports": [f"127.0.0.1:{replica.port}:{replica.port}"],
-        "healthcheck": {
-            "test": health_test,
-            "interval": interval,
-            "timeout": "5s",
-            "retries": 5,
-            "start_period": "120s",
-        },
-        "labels": {"io.taustack.engine": group.engine, "io.taustack.replica": str(replica.index),
-                   "io.taustack.gpus": replica.gpus_label},
-    }
-    if replica.devices:
-        service["deploy"] = gpu_reservation(replica.devices)
-    return service
+    group: ReplicaGroup, replica: Replica, image: str, health_test: tuple[str, ...], interval: str, *,
+    start_period: str = "120s", entrypoint: tuple[str, ...] = (), command: tuple[str, ...] = (),
+    environment: Mapping[str, str] | None = None, volumes: tuple[str, ...] = (), ipc: str = "",
+    ulimits: tuple[Ulimit, ...] = (),
+) -> ComposeService:
+    """What every replica service has: restart on crash, a loopback port, a healthcheck, labels, GPU pinning;
+    the rest (command, environment, mounts, ...) is the engine's own."""
+    return ComposeService(
+        name=replica.service,
+        image=image,
+        profiles=(group.profile,),
+        entrypoint=entrypoint,
+        command=command,
+        environment=environment if environment is not None else {},
+        volumes=volumes,
+        ipc=ipc,
+        ulimits=ulimits,
+        ports=(f"127.0.0.1:{replica.port}:{replica.port}",),
+        healthcheck=Healthcheck(test=health_test, interval=interval, start_period=start_period),
+        labels={"io.taustack.engine": group.engine, "io.taustack.replica": str(replica.index),
+                "io.taustack.gpus": replica.gpus_label},
+        gpus=replica.devices,
+    )
 
 
 async def gauge_sum(client: httpx.AsyncClient, url: str, name: str) -> int | None:

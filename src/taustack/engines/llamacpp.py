@@ -6,7 +6,6 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -22,6 +21,7 @@ from taustack.engines.base import (
 )
 from taustack.engines.gpus import Inventory
 from taustack.gguf.check import check_gguf
+from taustack.render.services import ComposeService
 from taustack.stackfile.llamacpp import LlamacppSpec
 from taustack.workspace import Workspace
 
@@ -89,24 +89,24 @@ class LlamacppEngine:
             "--n-gpu-layers", layers, "--jinja", "--metrics", *spec.extra_args,
         ]
 
-    def services(self, spec: LlamacppSpec, group: ReplicaGroup, workspace: Workspace) -> dict[str, Any]:
+    def services(self, spec: LlamacppSpec, group: ReplicaGroup, workspace: Workspace) -> list[ComposeService]:
         path = model_path(spec, workspace)
         if path is None:
             mount = f"{MODELS_VOLUME}:/models:ro"
         else:
             mount = f"{workspace.from_root(path)}:/models/{path.name}:ro"
-        services = {}
+        services = []
         for replica in group.replicas:
             entrypoint, args = self.command(spec, replica)
             health = f"http://127.0.0.1:{replica.port}{group.routes.health_path}"
-            services[replica.service] = replica_service(
-                group, replica, spec.image, ["CMD", "curl", "-fsS", "-o", "/dev/null", health], "2s",
-                **({"entrypoint": entrypoint} if entrypoint else {}), command=args, volumes=[mount],
-            )
+            services.append(replica_service(
+                group, replica, spec.image, ("CMD", "curl", "-fsS", "-o", "/dev/null", health), "2s",
+                entrypoint=tuple(entrypoint or ()), command=tuple(args), volumes=(mount,),
+            ))
         return services
 
-    def volumes(self, spec: LlamacppSpec) -> dict[str, Any]:
-        return {MODELS_VOLUME: {}} if spec.model.startswith(VOLUME_PREFIX) else {}
+    def volumes(self, spec: LlamacppSpec) -> tuple[str, ...]:
+        return (MODELS_VOLUME,) if spec.model.startswith(VOLUME_PREFIX) else ()
 
     async def probe(self, client: httpx.AsyncClient, replica: Replica, deep: bool = False) -> ReplicaHealth:
         """The model list (and /health where the server has one); `deep` adds one real completion."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import httpx
 
@@ -18,6 +17,7 @@ from taustack.engines.base import (
     replica_service,
 )
 from taustack.engines.gpus import Inventory
+from taustack.render.services import ComposeService
 from taustack.stackfile.ollama import OllamaSpec
 from taustack.workspace import Workspace
 
@@ -44,20 +44,20 @@ class OllamaEngine:
         models = tuple(model_key(name) for name in spec.models)
         return place_group(self.name, spec, spec.port, self.routes, models, inventory)
 
-    def services(self, spec: OllamaSpec, group: ReplicaGroup, workspace: Workspace) -> dict[str, Any]:
+    def services(self, spec: OllamaSpec, group: ReplicaGroup, workspace: Workspace) -> list[ComposeService]:
         """One service per replica; the image has no curl, so `ollama list` is the healthcheck."""
-        return {
-            replica.service: replica_service(
-                group, replica, spec.image, ["CMD", "ollama", "list"], "3s",
+        return [
+            replica_service(
+                group, replica, spec.image, ("CMD", "ollama", "list"), "3s",
                 environment={"OLLAMA_HOST": f"0.0.0.0:{replica.port}", **spec.env.variables()},
-                volumes=[f"{MODELS_VOLUME}:/root/.ollama"],
+                volumes=(f"{MODELS_VOLUME}:/root/.ollama",),
             )
             for replica in group.replicas
-        }
+        ]
 
-    def volumes(self, spec: OllamaSpec) -> dict[str, Any]:
+    def volumes(self, spec: OllamaSpec) -> tuple[str, ...]:
         """One models volume shared by every replica: a pull through one is seen by all."""
-        return {MODELS_VOLUME: {}}
+        return (MODELS_VOLUME,)
 
     def preflight(self, spec: OllamaSpec, workspace: Workspace) -> None:
         """Nothing to check on this host: models are pulled into the volume by `up`."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -22,6 +21,7 @@ from taustack.engines.base import (
 from taustack.engines.gpus import Inventory
 from taustack.errors import SpecError
 from taustack.planner.layout import find_config, layout_problem, shape_from_config
+from taustack.render.services import ComposeService, Ulimit
 from taustack.stackfile.vllm import VllmSpec
 from taustack.workspace import Workspace
 
@@ -94,28 +94,25 @@ class VllmEngine:
             args += ["--lora-modules", *(f"{name}={path}" for name, path in spec.lora_modules.items())]
         return [*args, *spec.extra_args]
 
-    def services(self, spec: VllmSpec, group: ReplicaGroup, workspace: Workspace) -> dict[str, Any]:
+    def services(self, spec: VllmSpec, group: ReplicaGroup, workspace: Workspace) -> list[ComposeService]:
         environment = {"HF_TOKEN": "${HF_TOKEN:-}"}
         if spec.api_key_env:
             environment["VLLM_API_KEY"] = f"${{{spec.api_key_env}:?set {spec.api_key_env} in .env}}"
         cache = spec.hf_cache if "/" not in spec.hf_cache else workspace.from_root(Path(spec.hf_cache).expanduser())
-        services = {}
+        services = []
         for replica in group.replicas:
             health = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{replica.port}/health')"
-            service = replica_service(
-                group, replica, spec.image, ["CMD", "python3", "-c", health], "10s",
-                command=self.command(spec, replica), environment=environment, volumes=[f"{cache}:{HF_CACHE}"],
-                ipc="host",
-                ulimits={"memlock": {"soft": -1, "hard": -1}, "stack": 67108864} if spec.unlimited_memlock else {},
-            )
-            if not service["ulimits"]:
-                del service["ulimits"]
-            service["healthcheck"]["start_period"] = "900s"  # a large model downloads and loads first
-            services[replica.service] = service
+            ulimits = (Ulimit("memlock", -1, -1), Ulimit("stack", 67108864)) if spec.unlimited_memlock else ()
+            services.append(replica_service(
+                group, replica, spec.image, ("CMD", "python3", "-c", health), "10s",
+                start_period="900s",  # a large model downloads and loads first
+                command=tuple(self.command(spec, replica)), environment=environment,
+                volumes=(f"{cache}:{HF_CACHE}",), ipc="host", ulimits=ulimits,
+            ))
         return services
 
-    def volumes(self, spec: VllmSpec) -> dict[str, Any]:
-        return {} if "/" in spec.hf_cache else {spec.hf_cache: {}}
+    def volumes(self, spec: VllmSpec) -> tuple[str, ...]:
+        return () if "/" in spec.hf_cache else (spec.hf_cache,)
 
     async def probe(self, client: httpx.AsyncClient, replica: Replica, deep: bool = False) -> ReplicaHealth:
         """/health, then /version and /v1/models (which need the API key when one is set: 401 still answers)."""

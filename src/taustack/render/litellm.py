@@ -14,6 +14,7 @@ import yaml
 
 from taustack.engines.base import ReplicaGroup
 from taustack.errors import SpecError
+from taustack.render.services import ComposeService, Dependency, Healthcheck
 from taustack.secrets import API_TOKEN, MASTER_KEY
 from taustack.stackfile.gateway import GatewayRoute, GatewaySpec
 from taustack.stackfile.stack import StackSpec
@@ -122,8 +123,9 @@ def config_document(config: dict[str, Any]) -> str:
     return header + yaml.safe_dump(config, sort_keys=False, width=120)
 
 
-def gateway_service(gateway: GatewaySpec, groups: Sequence[ReplicaGroup], config_path: str,
-                    engine_keys: Mapping[str, str] | None = None) -> dict[str, Any]:
+def gateway_service(gateway: GatewaySpec, groups: Sequence[ReplicaGroup], config_path: str, config: str,
+                    engine_keys: Mapping[str, str] | None = None) -> ComposeService:
+    """LiteLLM with the rendered config (`config`: its hash), after every balancer it routes to."""
     key_variables = sorted({v for route in gateway.models if (v := route.key_variable())}
                            | set((engine_keys or {}).values()))
     environment = {MASTER_KEY: f"${{{MASTER_KEY}:?run: taustack key}}", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
@@ -131,22 +133,18 @@ def gateway_service(gateway: GatewaySpec, groups: Sequence[ReplicaGroup], config
     if any(group.auth for group in groups):
         environment[API_TOKEN] = f"${{{API_TOKEN}:?run: taustack up}}"
     alive = f"http://127.0.0.1:{gateway.port}/health/liveliness"
-    return {
-        "image": gateway.image,
-        "profiles": [SERVICE],
-        "restart": "unless-stopped",
-        "command": ["--config", "/etc/litellm/config.yaml", "--port", str(gateway.port),
-                    "--num_workers", str(gateway.workers)],
-        "environment": environment,
-        "volumes": [f"{config_path}:/etc/litellm/config.yaml:ro"],
-        "ports": [f"{gateway.bind}:{gateway.port}:{gateway.port}"],
-        "depends_on": {group.balancer_service: {"condition": "service_started"} for group in groups},
-        "healthcheck": {
-            "test": ["CMD", "curl", "-fsS", "-o", "/dev/null", alive],
-            "interval": "3s",
-            "timeout": "5s",
-            "retries": 5,
-            "start_period": "90s",
-        },
-        "labels": {"io.taustack.engine": SERVICE, "io.taustack.role": "gateway"},
-    }
+    return ComposeService(
+        name=SERVICE,
+        image=gateway.image,
+        profiles=(SERVICE,),
+        command=("--config", "/etc/litellm/config.yaml", "--port", str(gateway.port),
+                 "--num_workers", str(gateway.workers)),
+        environment=environment,
+        volumes=(f"{config_path}:/etc/litellm/config.yaml:ro",),
+        ports=(f"{gateway.bind}:{gateway.port}:{gateway.port}",),
+        depends_on=tuple(Dependency(group.balancer_service) for group in groups),
+        healthcheck=Healthcheck(test=("CMD", "curl", "-fsS", "-o", "/dev/null", alive), interval="3s",
+                                start_period="90s"),
+        labels={"io.taustack.engine": SERVICE, "io.taustack.role": "gateway"},
+        config=config,
+    )

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
 
 from taustack.engines.base import ReplicaGroup
 from taustack.render.nginx import STATUS_PORT
+from taustack.render.services import ComposeService, Dependency, Healthcheck, config_digest
 from taustack.stackfile.monitoring import MonitoringSpec
 from taustack.stackfile.stack import StackSpec
 
 PROFILE = "monitoring"
 LOGS_VOLUME = "balancer-logs"
 LOGS_DIR = "/var/log/taustack"
+DATA_VOLUME = "prometheus-data"
+VOLUMES = (LOGS_VOLUME, DATA_VOLUME)
 
 
 def targets(groups: Sequence[ReplicaGroup]) -> str:
@@ -65,49 +68,53 @@ def grafana_files(monitoring: MonitoringSpec) -> dict[str, str]:
     }
 
 
-def services(monitoring: MonitoringSpec, groups: Sequence[ReplicaGroup], generated: str,
-             dashboards: str) -> dict[str, Any]:
-    balancers = {group.balancer_service: {"condition": "service_started"} for group in groups}
-    return {
-        "exporter": {
-            "image": monitoring.exporter_image,
-            "profiles": [PROFILE],
-            "restart": "unless-stopped",
-            "command": ["taustack", "exporter", "--targets", "/etc/taustack/targets.json", "--logs", LOGS_DIR,
-                        "--port", str(monitoring.exporter_port), "--interval", str(monitoring.probe_interval_s)],
-            "volumes": [f"{generated}/monitoring/targets.json:/etc/taustack/targets.json:ro",
-                        f"{LOGS_VOLUME}:{LOGS_DIR}:ro"],
-            "ports": [f"127.0.0.1:{monitoring.exporter_port}:{monitoring.exporter_port}"],
-            "depends_on": balancers,
-            "healthcheck": {
-                "test": ["CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen("
-                         f"'http://127.0.0.1:{monitoring.exporter_port}/metrics')"],
-                "interval": "3s", "timeout": "5s", "retries": 5, "start_period": "10s",
-            },
-            "labels": {"io.taustack.role": "exporter"},
-        },
-        "prometheus": {
-            "image": monitoring.prometheus_image,
-            "profiles": [PROFILE],
-            "restart": "unless-stopped",
-            "command": ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
-                        f"--web.listen-address=:{monitoring.prometheus_port}"],
-            "volumes": [f"{generated}/monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
-                        "prometheus-data:/prometheus"],
-            "ports": [f"127.0.0.1:{monitoring.prometheus_port}:{monitoring.prometheus_port}"],
-            "depends_on": {"exporter": {"condition": "service_started"}},
-            "labels": {"io.taustack.role": "prometheus"},
-        },
-        "grafana": {
-            "image": monitoring.grafana_image,
-            "profiles": ["grafana"],
-            "restart": "unless-stopped",
-            "environment": {"GF_AUTH_ANONYMOUS_ENABLED": "true", "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
-                            "GF_SECURITY_ADMIN_PASSWORD": "${GRAFANA_ADMIN_PASSWORD:-admin}"},
-            "volumes": [f"{generated}/monitoring/grafana:/etc/grafana/provisioning:ro",
-                        f"{dashboards}:/var/lib/grafana/dashboards:ro"],
-            "ports": [f"127.0.0.1:{monitoring.grafana_port}:3000"],
-            "depends_on": {"prometheus": {"condition": "service_started"}},
-            "labels": {"io.taustack.role": "grafana"},
-        },
-    }
+def services(monitoring: MonitoringSpec, groups: Sequence[ReplicaGroup], generated: str, dashboards: str,
+             files: Mapping[str, str]) -> list[ComposeService]:
+    """The exporter, Prometheus and Grafana, each labelled with a hash of the rendered `files` it mounts."""
+    grafana = [name for name in files if name.startswith("monitoring/grafana/")]
+    return [
+        ComposeService(
+            name="exporter",
+            image=monitoring.exporter_image,
+            profiles=(PROFILE,),
+            command=("taustack", "exporter", "--targets", "/etc/taustack/targets.json", "--logs", LOGS_DIR,
+                     "--port", str(monitoring.exporter_port), "--interval", str(monitoring.probe_interval_s)),
+            volumes=(f"{generated}/monitoring/targets.json:/etc/taustack/targets.json:ro",
+                     f"{LOGS_VOLUME}:{LOGS_DIR}:ro"),
+            ports=(f"127.0.0.1:{monitoring.exporter_port}:{monitoring.exporter_port}",),
+            depends_on=tuple(Dependency(group.balancer_service) for group in groups),
+            healthcheck=Healthcheck(
+                test=("CMD", "python3", "-c", "import urllib.request; urllib.request.urlopen("
+                      f"'http://127.0.0.1:{monitoring.exporter_port}/metrics')"),
+                interval="3s", start_period="10s",
+            ),
+            labels={"io.taustack.role": "exporter"},
+            config=config_digest(files, ["monitoring/targets.json"]),
+        ),
+        ComposeService(
+            name="prometheus",
+            image=monitoring.prometheus_image,
+            profiles=(PROFILE,),
+            command=("--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
+                     f"--web.listen-address=:{monitoring.prometheus_port}"),
+            volumes=(f"{generated}/monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+                     f"{DATA_VOLUME}:/prometheus"),
+            ports=(f"127.0.0.1:{monitoring.prometheus_port}:{monitoring.prometheus_port}",),
+            depends_on=(Dependency("exporter"),),
+            labels={"io.taustack.role": "prometheus"},
+            config=config_digest(files, ["monitoring/prometheus.yml"]),
+        ),
+        ComposeService(
+            name="grafana",
+            image=monitoring.grafana_image,
+            profiles=("grafana",),
+            environment={"GF_AUTH_ANONYMOUS_ENABLED": "true", "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
+                         "GF_SECURITY_ADMIN_PASSWORD": "${GRAFANA_ADMIN_PASSWORD:-admin}"},
+            volumes=(f"{generated}/monitoring/grafana:/etc/grafana/provisioning:ro",
+                     f"{dashboards}:/var/lib/grafana/dashboards:ro"),
+            ports=(f"127.0.0.1:{monitoring.grafana_port}:3000",),
+            depends_on=(Dependency("prometheus"),),
+            labels={"io.taustack.role": "grafana"},
+            config=config_digest(files, grafana) if grafana else "",
+        ),
+    ]
