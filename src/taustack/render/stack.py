@@ -1,4 +1,4 @@
-"""StackSpec -> the set of files in compose/generated/ (pure: nothing is written here)."""
+"""A resolved stack -> the set of files in compose/generated/ (pure: nothing is written here, nothing refused)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taustack.engines.base import ReplicaGroup
-from taustack.engines.gpus import Inventory, nvidia_smi_inventory
 from taustack.engines.registry import engine_sections
 from taustack.render import litellm, monitoring
 from taustack.render.compose import balancer_service, compose_document
 from taustack.render.nginx import balancer_view, render_nginx_conf
-from taustack.stackfile.stack import StackSpec
+from taustack.stackfile.resolve import ResolvedStack
 from taustack.workspace import Workspace
 
 
@@ -39,19 +38,15 @@ def mark_config_versions(services: dict[str, Any], files: Mapping[str, str],
             services[service].setdefault("labels", {})["io.taustack.config"] = digest
 
 
-def render_stack(
-    spec: StackSpec,
-    workspace: Workspace,
-    inventory: Inventory = nvidia_smi_inventory,
-    environment: Mapping[str, str] | None = None,
-) -> RenderedStack:
-    """`environment` (the process environment and .env) is only read to check that provider keys are set."""
+def render_stack(resolved: ResolvedStack, workspace: Workspace) -> RenderedStack:
+    """Every file of the stack `resolve_stack` validated against this host."""
+    spec = resolved.spec
     groups = []
     files: dict[str, str] = {}
     services: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
     for engine, section in engine_sections(spec):
-        group = engine.build_group(section, inventory)
+        group = engine.build_group(section, resolved.devices(engine.name))
         groups.append(group)
         conf_name = f"nginx/{group.engine}.conf"
         view = balancer_view(group, spec.balancer, monitoring=spec.monitoring is not None)
@@ -63,7 +58,6 @@ def render_stack(
         if spec.monitoring is not None:
             services[group.balancer_service]["volumes"].append(f"{monitoring.LOGS_VOLUME}:{monitoring.LOGS_DIR}")
     if spec.gateway is not None:
-        litellm.check_routes(spec, spec.gateway, environment or {})
         by_engine = {group.engine: group for group in groups}
         keys = {"vllm": spec.vllm.api_key_env} if spec.vllm is not None and spec.vllm.api_key_env else {}
         config = litellm.litellm_config(spec.gateway, by_engine, keys)
