@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from taustack.render.stack import render_stack
+from taustack.stackfile.resolve import resolve_stack
 from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
 from tests.helpers import ROOT
@@ -74,7 +75,7 @@ CASES: dict[str, dict[str, object]] = {
 def render_case(name: str) -> dict[str, str]:
     spec = StackSpec.model_validate(CASES[name])
     keys = {"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "x", "TOGETHERAI_API_KEY": "x", "REMOTE_VLLM_KEY": "x"}
-    return render_stack(spec, Workspace(ROOT), lambda: ["0", "1", "2", "3"], keys).files
+    return render_stack(resolve_stack(spec, keys, lambda: ["0", "1", "2", "3"]), Workspace(ROOT)).files
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 
-from taustack.engines.gpus import Inventory, place_replicas
-from taustack.errors import SpecError
 from taustack.render.services import ComposeService, Healthcheck, Ulimit
 from taustack.stackfile.base import ReplicaGroupSpec, is_public
 
@@ -48,6 +46,7 @@ class Routes:
     # False where the engine may close a kept-alive connection without saying so (nginx would count the
     # replica as failed): every request then gets a new connection
     reuse_connections: bool = True
+    metrics_path: str | None = None  # where the engine exports Prometheus metrics of its own, if it does
 
 
 @dataclass(frozen=True)
@@ -94,12 +93,22 @@ class ReplicaHealth:
 
 
 class Engine(Protocol):
-    """One engine kind: its compose services, balancer routes, and what "ready" means for it."""
+    """One engine kind: its compose services, balancer routes, model names, gateway route, pulls, and what
+    "ready" means for it."""
 
     name: str
     routes: Routes
+    pulls_models: bool  # models are pulled into the running replicas (`up` pulls what they lack)
 
-    def build_group(self, spec: Any, inventory: Inventory) -> ReplicaGroup: ...
+    def build_group(self, spec: Any, devices: Sequence[tuple[str, ...]]) -> ReplicaGroup: ...
+
+    def model_key(self, name: str) -> str: ...
+
+    def served_models(self, spec: Any) -> tuple[str, ...]: ...
+
+    def litellm_params(self, model: str, group: ReplicaGroup) -> dict[str, Any]: ...
+
+    def warm(self, replica: Replica, model: str) -> bool: ...
 
     def services(self, spec: Any, group: ReplicaGroup, workspace: Any) -> list[ComposeService]: ...
 
@@ -110,22 +119,20 @@ class Engine(Protocol):
     async def probe(self, client: httpx.AsyncClient, replica: Replica, deep: bool) -> ReplicaHealth: ...
 
 
-def replica_ports(group_port: int, count: int, field: str) -> list[int]:
-    """Replica i listens on group_port+1+i, inside its container and on the host's loopback."""
-    last = group_port + count
-    if last > 65535:
-        raise SpecError(f"{field}: replicas would listen on ports up to {last}, past 65535")
+def replica_ports(group_port: int, count: int) -> list[int]:
+    """Replica i listens on group_port+1+i, inside its container and on the host's loopback (the stack file's
+    validation keeps the last one a port)."""
     return [group_port + 1 + index for index in range(count)]
 
 
 def place_group(
-    engine: str, spec: ReplicaGroupSpec, port: int, routes: Routes, models: tuple[str, ...], inventory: Inventory
+    engine: str, spec: ReplicaGroupSpec, port: int, routes: Routes, models: tuple[str, ...],
+    placement: Sequence[tuple[str, ...]],
 ) -> ReplicaGroup:
-    """Place replicas on GPUs and give each its port."""
-    placement = place_replicas(engine, spec.gpus, spec.gpu_ids, spec.gpus_per_replica, spec.replicas, inventory)
-    ports = replica_ports(port, len(placement), f"{engine}.port")
+    """Replicas on the devices the stack resolved, each with its port."""
+    ports = replica_ports(port, len(placement))
     replicas = tuple(
-        Replica(group=engine, index=index, port=replica_port, devices=devices)
+        Replica(group=engine, index=index, port=replica_port, devices=tuple(devices))
         for index, (replica_port, devices) in enumerate(zip(ports, placement, strict=True))
     )
     return ReplicaGroup(engine=engine, port=port, bind=spec.bind, replicas=replicas, routes=routes, models=models,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -19,7 +21,6 @@ from taustack.engines.base import (
     place_group,
     replica_service,
 )
-from taustack.engines.gpus import Inventory
 from taustack.gguf.check import check_gguf
 from taustack.render.services import ComposeService
 from taustack.stackfile.llamacpp import LlamacppSpec
@@ -53,14 +54,32 @@ class LlamacppEngine:
                                           "reach a replica directly"}),
         health_path="/health",
     )
+    pulls_models = False
 
-    def build_group(self, spec: LlamacppSpec, inventory: Inventory) -> ReplicaGroup:
+    def build_group(self, spec: LlamacppSpec, devices: Sequence[tuple[str, ...]]) -> ReplicaGroup:
         # llama-server (b6xxx, as vendored in llama-cpp-python 0.3.36) closes some kept-alive connections right
         # after a streamed answer, without `Connection: close`; measured: 20 of 84 replayed tau2 turns failed on
         # a reused connection. A new connection per request costs well under a millisecond.
-        routes = replace(self.routes, health_path=HEALTH_PATHS[spec.server],
-                         reuse_connections=spec.server != "llama-server")
-        return place_group(self.name, spec, spec.port, routes, (spec.served_name(),), inventory)
+        # llama-server exports /metrics (--metrics); llama-cpp-python's server has none
+        native = spec.server == "llama-server"
+        routes = replace(self.routes, health_path=HEALTH_PATHS[spec.server], reuse_connections=not native,
+                         metrics_path="/metrics" if native else None)
+        return place_group(self.name, spec, spec.port, routes, self.served_models(spec), devices)
+
+    def model_key(self, name: str) -> str:
+        return name
+
+    def served_models(self, spec: LlamacppSpec) -> tuple[str, ...]:
+        return (spec.served_name(),)
+
+    def litellm_params(self, model: str, group: ReplicaGroup) -> dict[str, Any]:
+        """llama.cpp's OpenAI API (`openai/`, /v1); it takes no key, but LiteLLM's OpenAI client wants one."""
+        return {"model": f"openai/{model}", "api_base": f"http://{group.balancer_service}:{group.port}/v1",
+                "api_key": "no-key"}
+
+    def warm(self, replica: Replica, model: str) -> bool:
+        """Nothing to warm: llama-server loads its model at start."""
+        return False
 
     def preflight(self, spec: LlamacppSpec, workspace: Workspace) -> None:
         """A missing or corrupt GGUF stops `up` before any container starts."""

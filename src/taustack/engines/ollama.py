@@ -1,9 +1,12 @@
-"""The Ollama engine: replica services, balancer routes, and what "ready" means for a replica."""
+"""The Ollama engine: replica services, balancer routes, model names, pulls and warming, and what "ready" means
+for a replica."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import httpx
 
@@ -16,16 +19,17 @@ from taustack.engines.base import (
     place_group,
     replica_service,
 )
-from taustack.engines.gpus import Inventory
+from taustack.errors import TaustackError
 from taustack.render.services import ComposeService
 from taustack.stackfile.ollama import OllamaSpec
 from taustack.workspace import Workspace
 
 MODELS_VOLUME = "ollama-models"
+WARM_TIMEOUT_S = 600
 
 
 def model_key(name: str) -> str:
-    """Ollama's canonical name: `qwen2.5` is `qwen2.5:latest`."""
+    """Ollama's canonical name: `qwen2.5` is `qwen2.5:latest` (a registry's port is not a tag)."""
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
@@ -39,10 +43,32 @@ class OllamaEngine:
         refused_hint=json.dumps({"error": "model management is refused at the balancer; use: taustack pull MODEL"}),
         health_path="/api/version",
     )
+    pulls_models = True
 
-    def build_group(self, spec: OllamaSpec, inventory: Inventory) -> ReplicaGroup:
-        models = tuple(model_key(name) for name in spec.models)
-        return place_group(self.name, spec, spec.port, self.routes, models, inventory)
+    def build_group(self, spec: OllamaSpec, devices: Sequence[tuple[str, ...]]) -> ReplicaGroup:
+        return place_group(self.name, spec, spec.port, self.routes, self.served_models(spec), devices)
+
+    def model_key(self, name: str) -> str:
+        return model_key(name)
+
+    def served_models(self, spec: OllamaSpec) -> tuple[str, ...]:
+        """The models every replica must list, by their canonical names."""
+        return tuple(model_key(name) for name in spec.models)
+
+    def litellm_params(self, model: str, group: ReplicaGroup) -> dict[str, Any]:
+        """`ollama_chat/` (the `ollama/` prefix drops tools), with an api_base without /v1."""
+        return {"model": f"ollama_chat/{model}", "api_base": f"http://{group.balancer_service}:{group.port}"}
+
+    def warm(self, replica: Replica, model: str) -> bool:
+        """Load `model` on `replica` and keep it loaded (an empty generate with keep_alive -1)."""
+        try:
+            response = httpx.post(f"{replica.host_url}/api/generate", json={"model": model, "keep_alive": -1},
+                                  timeout=WARM_TIMEOUT_S, trust_env=False)
+        except httpx.HTTPError as exc:
+            raise TaustackError(f"warm {model} on {replica.service}: {exc!r}") from None
+        if response.status_code != 200:
+            raise TaustackError(f"warm {model} on {replica.service}: answered {response.status_code}")
+        return True
 
     def services(self, spec: OllamaSpec, group: ReplicaGroup, workspace: Workspace) -> list[ComposeService]:
         """One service per replica; the image has no curl, so `ollama list` is the healthcheck."""

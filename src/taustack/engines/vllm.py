@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -18,32 +20,11 @@ from taustack.engines.base import (
     place_group,
     replica_service,
 )
-from taustack.engines.gpus import Inventory
-from taustack.errors import SpecError
-from taustack.planner.layout import find_config, layout_problem, shape_from_config
 from taustack.render.services import ComposeService, Ulimit
 from taustack.stackfile.vllm import VllmSpec
 from taustack.workspace import Workspace
 
 HF_CACHE = "/root/.cache/huggingface"
-
-
-def check_layout(spec: VllmSpec) -> str | None:
-    """Refuse a TP/PP the model cannot take, when its config.json is on this host; None when unchecked."""
-    try:
-        path = Path(spec.config) if spec.config else find_config(spec.model)
-    except SpecError:
-        return None
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise SpecError(f"vllm.config: {path} is not a readable config.json") from None
-    shape = shape_from_config(spec.model, config)
-    problem = layout_problem(shape, spec.tensor_parallel, spec.pipeline_parallel)
-    if problem:
-        field = "tensor_parallel" if problem.startswith("TP") else "pipeline_parallel"
-        raise SpecError(f"vllm.{field}: {problem}")
-    return str(path)
 
 
 class VllmEngine:
@@ -55,21 +36,30 @@ class VllmEngine:
         refused_regex=r"^/(?!v1/|health$|version$)",
         refused_hint=json.dumps({"error": "not exposed by the balancer: only /v1/*, /health and /version are"}),
         health_path="/health",
+        metrics_path="/metrics",
     )
+    pulls_models = False
 
-    def build_group(self, spec: VllmSpec, inventory: Inventory) -> ReplicaGroup:
-        size = spec.replica_size()
-        if spec.gpus != "cpu" or spec.gpu_ids:
-            count = len(spec.gpu_ids) if spec.gpu_ids else (len(inventory()) if spec.gpus == "all" else int(spec.gpus))
-            if count % size:
-                raise SpecError(f"vllm.gpus: {count} GPUs leave {count % size} idle: each replica takes "
-                                f"TP x PP x DP = {size}")
-            spec = spec.model_copy(update={"gpus_per_replica": size})
-        check_layout(spec)
-        return place_group(self.name, spec, spec.port, self.routes, (spec.served_name(),), inventory)
+    def build_group(self, spec: VllmSpec, devices: Sequence[tuple[str, ...]]) -> ReplicaGroup:
+        """Each replica on TP x PP x DP of the devices (validation and resolve_stack checked the layout)."""
+        return place_group(self.name, spec, spec.port, self.routes, self.served_models(spec), devices)
+
+    def model_key(self, name: str) -> str:
+        return name
+
+    def served_models(self, spec: VllmSpec) -> tuple[str, ...]:
+        return (spec.served_name(),)
+
+    def litellm_params(self, model: str, group: ReplicaGroup) -> dict[str, Any]:
+        """LiteLLM's `hosted_vllm/` provider on the OpenAI API (/v1)."""
+        return {"model": f"hosted_vllm/{model}", "api_base": f"http://{group.balancer_service}:{group.port}/v1"}
+
+    def warm(self, replica: Replica, model: str) -> bool:
+        """Nothing to warm: vLLM loads its model at start."""
+        return False
 
     def preflight(self, spec: VllmSpec, workspace: Workspace) -> None:
-        """The layout was checked at render; the weights download inside the container (HF cache volume)."""
+        """The layout was checked when the stack resolved; the weights download inside the container."""
 
     def command(self, spec: VllmSpec, replica: Replica) -> list[str]:
         """`vllm serve` arguments (the image's entrypoint is `vllm serve`: the model comes first)."""

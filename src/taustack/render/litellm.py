@@ -1,8 +1,8 @@
 """The LiteLLM gateway: its config (routes, router, callbacks) and its compose service.
 
-Routes point at the engines' nginx balancers on the compose network, with the provider prefix LiteLLM needs for
-each engine: `ollama_chat/` with an api_base without /v1 (the `ollama/` prefix drops tools), `openai/` for
-llama.cpp's OpenAI API. Keys are named by variable (`os.environ/NAME`), never written.
+Routes point at the engines' nginx balancers on the compose network, with the provider prefix each engine says
+(Engine.litellm_params); external providers' prefixes are here. Keys are named by variable (`os.environ/NAME`),
+never written. Routes were checked when the stack file validated and resolved.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import Any
 
 import yaml
 
+from taustack.engines import ENGINE_KINDS
 from taustack.engines.base import ReplicaGroup
-from taustack.errors import SpecError
+from taustack.engines.registry import get_engine
 from taustack.render.services import ComposeService, Dependency, Healthcheck
 from taustack.secrets import API_TOKEN, MASTER_KEY
 from taustack.stackfile.gateway import GatewayRoute, GatewaySpec
-from taustack.stackfile.stack import StackSpec
 
 SERVICE = "gateway"
 CONFIG_FILE = "litellm.yaml"
@@ -25,57 +25,20 @@ EXTERNAL_PREFIX = {"openai": "openai", "anthropic": "anthropic", "together": "to
                    "openai-compatible": "openai"}
 
 
-def engine_models(spec: StackSpec) -> dict[str, set[str]]:
-    """What each local engine serves, by the engine's own model names."""
-    served: dict[str, set[str]] = {}
-    if spec.ollama is not None:
-        served["ollama"] = {name if ":" in name else f"{name}:latest" for name in spec.ollama.models}
-    if spec.llamacpp is not None:
-        served["llamacpp"] = {spec.llamacpp.served_name()}
-    if spec.vllm is not None:
-        served["vllm"] = {spec.vllm.served_name()}
-    return served
-
-
-def check_routes(spec: StackSpec, gateway: GatewaySpec, environment: Mapping[str, str]) -> None:
-    """Every route reaches an engine of this stack serving its model, or a provider whose key is set."""
-    served = engine_models(spec)
-    for index, route in enumerate(gateway.models):
-        field = f"gateway.models.{index}"
-        if route.engine in ("ollama", "llamacpp", "vllm"):
-            if route.engine not in served:
-                raise SpecError(f"{field}.engine: the stack has no {route.engine} section for {route.name!r}")
-            wanted = route.model if route.engine != "ollama" or ":" in route.model else f"{route.model}:latest"
-            if wanted not in served[route.engine]:
-                listed = ", ".join(sorted(served[route.engine])) or "nothing"
-                raise SpecError(f"{field}.model: {route.engine} does not serve {route.model!r} (it serves {listed})")
-        variable = route.key_variable()
-        if variable and not environment.get(variable):
-            raise SpecError(f"{field}.api_key_env: {variable} is not set (in the environment or .env)")
-
-
 def litellm_params(route: GatewayRoute, groups: Mapping[str, ReplicaGroup],
                    engine_keys: Mapping[str, str]) -> dict[str, Any]:
-    if route.engine == "ollama":
-        group = groups["ollama"]
-        params: dict[str, Any] = {"model": f"ollama_chat/{route.model}",
-                                  "api_base": f"http://{group.balancer_service}:{group.port}"}
-    elif route.engine == "llamacpp":
-        group = groups["llamacpp"]
-        params = {"model": f"openai/{route.model}", "api_base": f"http://{group.balancer_service}:{group.port}/v1",
-                  "api_key": "no-key"}
-    elif route.engine == "vllm":
-        group = groups["vllm"]
-        params = {"model": f"hosted_vllm/{route.model}",
-                  "api_base": f"http://{group.balancer_service}:{group.port}/v1"}
+    """A route's deployment: the engine's own route to its balancer, or an external provider's prefix."""
+    if route.engine in ENGINE_KINDS:
+        group = groups[route.engine]
+        params = get_engine(route.engine).litellm_params(route.model, group)
+        if group.auth:
+            params["api_key"] = f"os.environ/{API_TOKEN}"
+        elif route.engine in engine_keys:  # an engine's own key (vLLM's --api-key)
+            params["api_key"] = f"os.environ/{engine_keys[route.engine]}"
     else:
         params = {"model": f"{EXTERNAL_PREFIX[route.engine]}/{route.model}"}
         if route.api_base:
             params["api_base"] = route.api_base
-    if route.engine in ("ollama", "llamacpp", "vllm") and groups[route.engine].auth:
-        params["api_key"] = f"os.environ/{API_TOKEN}"
-    elif route.engine in engine_keys:  # an engine's own key (vLLM's --api-key)
-        params["api_key"] = f"os.environ/{engine_keys[route.engine]}"
     variable = route.key_variable()
     if variable:
         params["api_key"] = f"os.environ/{variable}"

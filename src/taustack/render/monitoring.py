@@ -41,10 +41,8 @@ def scrape_config(spec: StackSpec, monitoring: MonitoringSpec, groups: Sequence[
         {"job_name": "taustack", "static_configs": [{"targets": [f"exporter:{monitoring.exporter_port}"]}]},
     ]
     for group in groups:
-        exports = group.engine == "vllm" or (group.engine == "llamacpp" and spec.llamacpp is not None
-                                             and spec.llamacpp.server == "llama-server")
-        if exports:
-            jobs.append({"job_name": group.engine, "metrics_path": "/metrics", "static_configs": [
+        if group.routes.metrics_path:  # the engine says where it exports metrics, if it does
+            jobs.append({"job_name": group.engine, "metrics_path": group.routes.metrics_path, "static_configs": [
                 {"targets": [f"{r.service}:{r.port}" for r in group.replicas]}]})
     if spec.gateway is not None:
         jobs.append({"job_name": "litellm", "metrics_path": "/metrics/",

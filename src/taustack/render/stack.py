@@ -1,4 +1,4 @@
-"""StackSpec -> the set of files in compose/generated/ (pure: nothing is written here)."""
+"""A resolved stack -> the set of files in compose/generated/ (pure: nothing is written here, nothing refused)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taustack.engines.base import Engine, ReplicaGroup
-from taustack.engines.gpus import Inventory, nvidia_smi_inventory
 from taustack.engines.registry import engine_sections
 from taustack.render import litellm, monitoring
 from taustack.render.compose import balancer_service, compose_document
 from taustack.render.nginx import balancer_view, render_nginx_conf
 from taustack.render.services import ComposeFile, ComposeService, config_digest
+from taustack.stackfile.resolve import ResolvedStack
 from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
 
@@ -29,27 +29,22 @@ class RenderedStack:
         return next((group for group in self.groups if group.engine == engine), None)
 
 
-def render_stack(
-    spec: StackSpec,
-    workspace: Workspace,
-    inventory: Inventory = nvidia_smi_inventory,
-    environment: Mapping[str, str] | None = None,
-) -> RenderedStack:
-    """`environment` (the process environment and .env) is only read to check that provider keys are set.
+def render_stack(resolved: ResolvedStack, workspace: Workspace) -> RenderedStack:
+    """Every file of the stack `resolve_stack` validated against this host.
 
     The config files come first: each service is built knowing the hash of the files it mounts.
     """
+    spec = resolved.spec
     sections = engine_sections(spec)
     groups = []
     files: dict[str, str] = {}
     for engine, section in sections:
-        group = engine.build_group(section, inventory)
+        group = engine.build_group(section, resolved.devices(engine.name))
         groups.append(group)
         view = balancer_view(group, spec.balancer, monitoring=spec.monitoring is not None)
         files[nginx_file(group)] = render_nginx_conf(view, workspace.templates_dir)
     keys = {"vllm": spec.vllm.api_key_env} if spec.vllm is not None and spec.vllm.api_key_env else {}
     if spec.gateway is not None:
-        litellm.check_routes(spec, spec.gateway, environment or {})
         by_engine = {group.engine: group for group in groups}
         config = litellm.litellm_config(spec.gateway, by_engine, keys)
         files[litellm.CONFIG_FILE] = litellm.config_document(config)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import httpx
 
 from taustack.engines.base import ReplicaGroup, ReplicaHealth, describe_http_error
-from taustack.engines.registry import get_engine
+from taustack.engines.registry import engine_for
 from taustack.runtime.traffic import parse_stub_status
 
 PROBE_TIMEOUT = httpx.Timeout(5.0, connect=1.0)
@@ -26,7 +26,10 @@ async def probe_all(groups: Sequence[ReplicaGroup], deep: bool, client: httpx.As
     if client is None:
         async with probe_client(DEEP_PROBE_TIMEOUT if deep else PROBE_TIMEOUT) as own:
             return await probe_all(groups, deep, own)
-    probes = [get_engine(g.engine).probe(client, replica, deep) for g in groups for replica in g.replicas]
+    probes = []
+    for group in groups:
+        engine = engine_for(group)
+        probes += [engine.probe(client, replica, deep) for replica in group.replicas]
     return list(await asyncio.gather(*probes))
 
 

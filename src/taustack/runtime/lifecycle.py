@@ -11,11 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 
 from taustack.engines.base import ReplicaGroup
-from taustack.engines.registry import engine_sections
+from taustack.engines.registry import engine_for, engine_sections
 from taustack.errors import NotReadyError, TaustackError
 from taustack.fileio import write_atomic, write_files
 from taustack.render.stack import RenderedStack, render_stack
@@ -28,12 +27,13 @@ from taustack.runtime.docker import (
     service_logs,
 )
 from taustack.runtime.gateway import gateway_url, probe_gateway, wait_gateway
-from taustack.runtime.health import missing_models, probe_balancers, probe_everything, probe_groups, wait_ready
+from taustack.runtime.health import probe_balancers, probe_everything, wait_ready
 from taustack.runtime.images import require_local_images
-from taustack.runtime.pull import pull_model
+from taustack.runtime.pull import pull_missing
 from taustack.runtime.status import RECENT_WINDOW, ReplicaRow, build_rows, gateway_row, print_table
 from taustack.runtime.traffic import summarize_lines
 from taustack.secrets import API_TOKEN, MASTER_KEY, ensure_secret, environment, read_env
+from taustack.stackfile.resolve import resolve_stack
 from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
 
@@ -113,7 +113,8 @@ def render(
     spec: StackSpec, workspace: Workspace, console: Console, stack_file: Path, only: str | None = None
 ) -> Stack:
     """Render the spec and write compose/generated/ (atomically, only what changed)."""
-    rendered = render_stack(spec, workspace, environment=environment(workspace.env_file))
+    resolved = resolve_stack(spec, environment(workspace.env_file))
+    rendered = render_stack(resolved, workspace)
     changed = write_files(workspace.generated_dir, rendered.files)
     if workspace.default_stack() != stack_file.resolve():
         write_atomic(workspace.stack_record, f"{stack_file.resolve()}\n")
@@ -162,12 +163,9 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float, warm_models
     if not wait:
         console.print("started; not waiting for readiness (--no-wait): models are not pulled")
         return []
-    ollama_group = next((group for group in groups if group.engine == "ollama"), None)
-    if ollama_group is not None:
-        probes = probe_groups([ollama_group])
-        for model in ollama_group.models:
-            if any(missing_models(health, [model]) for health in probes):
-                pull_model([ollama_group], model, console)
+    for group in groups:
+        if engine_for(group).pulls_models:
+            pull_missing(group, console)
     if warm_models:
         warm(stack, console)
     remaining = max(1.0, timeout_s - (time.monotonic() - started))
@@ -238,21 +236,14 @@ def logs(stack: Stack, services: tuple[str, ...], follow: bool, tail: int) -> No
 
 
 def warm(stack: Stack, console: Console) -> None:
-    """Load every listed model on every Ollama replica and keep it loaded (llama.cpp and vLLM load at start)."""
+    """Load every listed model on every replica whose engine loads on demand (Ollama), and keep it loaded."""
     for group in stack.groups:
-        if group.engine != "ollama":
-            continue
+        engine = engine_for(group)
         for replica in group.replicas:
             for model in group.models:
                 started = time.monotonic()
-                try:
-                    response = httpx.post(f"{replica.host_url}/api/generate",
-                                          json={"model": model, "keep_alive": -1}, timeout=600, trust_env=False)
-                except httpx.HTTPError as exc:
-                    raise TaustackError(f"warm {model} on {replica.service}: {exc!r}") from None
-                if response.status_code != 200:
-                    raise TaustackError(f"warm {model} on {replica.service}: answered {response.status_code}")
-                console.print(f"{replica.service}: {model} loaded in {time.monotonic() - started:.1f}s")
+                if engine.warm(replica, model):
+                    console.print(f"{replica.service}: {model} loaded in {time.monotonic() - started:.1f}s")
 
 
 def stderr_console() -> Console:

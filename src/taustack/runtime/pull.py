@@ -45,6 +45,14 @@ def stream_pull(replica: Replica, model: str, console: Console) -> None:
             raise TaustackError(f"pull {model} on {replica.service}: ended with {last_status or 'no status'}")
 
 
+def pull_missing(group: ReplicaGroup, console: Console) -> None:
+    """Pull each of the group's models that a replica does not list (`up`, for engines that pull models)."""
+    probes = probe_groups([group])
+    for model in group.models:
+        if any(missing_models(health, [model]) for health in probes):
+            pull_model([group], model, console)
+
+
 def pull_model(groups: Sequence[ReplicaGroup], model: str, console: Console) -> None:
     """Pull through the first replica that answers, then check `/api/tags` on every replica."""
     if not OLLAMA_MODEL_RE.match(model):

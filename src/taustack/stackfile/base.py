@@ -17,7 +17,6 @@ ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 SIZE_RE = re.compile(r"^\d+[kmg]?$")
 
 
-
 class StrictModel(BaseModel):
     """Base for every section: unknown keys are errors, values are not coerced across types."""
 
@@ -106,6 +105,10 @@ class ReplicaGroupSpec(StrictModel):
     replicas: int | None = Field(None, ge=1, description="default: one per GPU group, 1 on CPU")
     bind: BindAddress = Field("127.0.0.1", description="address the balancer's port is published on")
 
+    def per_replica_gpus(self, section: str, devices: list[str] | None) -> int | None:
+        """GPUs each replica takes of `devices` (None: placement derives it from replicas)."""
+        return self.gpus_per_replica
+
 
 def format_validation_error(error: ValidationError, sources: Mapping[str, str]) -> str:
     """All problems on one line, each as `field: message`, naming the override it came from."""
@@ -116,7 +119,7 @@ def format_validation_error(error: ValidationError, sources: Mapping[str, str]) 
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
-        nested = re.match(r"^([a-z_]+): (.*)$", message)
+        nested = re.match(r"^([a-z_][a-z0-9_.]*): (.*)$", message)
         if nested and item["type"] == "value_error":  # a check across fields names the field it is about
             field, message = f"{field}.{nested.group(1)}" if field else nested.group(1), nested.group(2)
         origin = sources.get(field)

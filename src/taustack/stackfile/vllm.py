@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from taustack.errors import SpecError
+from taustack.planner.layout import layout_problem, shape_from_config
 from taustack.stackfile.base import EnvName, ImageRef, ModelName, Port, ReplicaGroupSpec
+from taustack.stackfile.gpus import PlacementError
 
 VLLM_VERSION = "0.11.0"
 # The parsers the pinned vLLM knows (`vllm serve --help` of 0.11.0): names outside these lists are refused.
@@ -64,6 +70,41 @@ class VllmSpec(ReplicaGroupSpec):
         if self.gpus_per_replica is not None and self.gpus_per_replica != size:
             raise ValueError(f"gpus_per_replica: each replica uses TP x PP x DP = {size} GPUs; leave it unset")
         return self
+
+    @model_validator(mode="after")
+    def _layout(self) -> VllmSpec:
+        """A config.json the file names is checked here; one found in the HF cache, when the stack resolves."""
+        problem = self.layout_problem(Path(self.config)) if self.config else None
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def layout_problem(self, path: Path) -> str | None:
+        """`field: why` when the model at `path` (its config.json) cannot take this TP/PP; None when it can."""
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            config = None
+        if not isinstance(config, dict):
+            return f"config: {path} is not a readable config.json"
+        try:
+            shape = shape_from_config(self.model, config)
+        except SpecError as exc:
+            return f"config: {exc}"
+        problem = layout_problem(shape, self.tensor_parallel, self.pipeline_parallel)
+        if problem:
+            return f"{'tensor_parallel' if problem.startswith('TP') else 'pipeline_parallel'}: {problem}"
+        return None
+
+    def per_replica_gpus(self, section: str, devices: list[str] | None) -> int | None:
+        """TP x PP x DP, which must use every GPU given: an idle GPU is an error."""
+        if devices is None:
+            return self.gpus_per_replica
+        size, count = self.replica_size(), len(devices)
+        if count % size:
+            raise PlacementError(f"{section}.gpus: {count} GPUs leave {count % size} idle: each replica takes "
+                                 f"TP x PP x DP = {size}")
+        return size
 
     def served_name(self) -> str:
         return self.served_model_name or self.model

@@ -10,6 +10,7 @@ import yaml
 from taustack.errors import SpecError
 from taustack.render.stack import render_stack
 from taustack.stackfile.load import load_stack
+from taustack.stackfile.resolve import resolve_stack
 from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
 from tests.helpers import ROOT, run_cli, write_stack
@@ -39,7 +40,7 @@ def test_bad_values_name_the_field(tmp_path: Path, section: dict[str, object], f
 
 def render(section: dict[str, object]) -> dict[str, object]:
     spec = StackSpec.model_validate({"llamacpp": section})
-    files = render_stack(spec, Workspace(ROOT), lambda: ["0"]).files
+    files = render_stack(resolve_stack(spec, inventory=lambda: ["0"]), Workspace(ROOT)).files
     return yaml.safe_load(files["compose.yaml"])["services"]  # type: ignore[no-any-return]
 
 

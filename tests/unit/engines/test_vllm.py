@@ -11,6 +11,7 @@ import yaml
 from taustack.errors import SpecError
 from taustack.render.stack import render_stack
 from taustack.stackfile.load import load_stack
+from taustack.stackfile.resolve import resolve_stack
 from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
 from tests.helpers import ROOT, write_stack
@@ -20,7 +21,7 @@ MODELS = json.loads((ROOT / "tests" / "data" / "model_configs.json").read_text()
 
 def render(tmp_path: Path, section: dict[str, object]) -> dict[str, object]:
     spec = load_stack(write_stack(tmp_path / "s.yaml", {"vllm": section}))
-    files = render_stack(spec, Workspace(ROOT), lambda: [str(i) for i in range(8)]).files
+    files = render_stack(resolve_stack(spec, inventory=lambda: [str(i) for i in range(8)]), Workspace(ROOT)).files
     return yaml.safe_load(files["compose.yaml"])["services"]  # type: ignore[no-any-return]
 
 
@@ -75,6 +76,7 @@ def test_gateway_routes_vllm_with_hosted_vllm(tmp_path: Path) -> None:
         "vllm": {"model": "Qwen/Qwen2.5-7B-Instruct", "served_model_name": "qwen", "gpus": 1},
         "gateway": {"models": [{"name": "q", "engine": "vllm", "model": "qwen"}]},
     })
-    config = yaml.safe_load(render_stack(spec, Workspace(ROOT), lambda: ["0"]).files["litellm.yaml"])
+    files = render_stack(resolve_stack(spec, inventory=lambda: ["0"]), Workspace(ROOT)).files
+    config = yaml.safe_load(files["litellm.yaml"])
     assert config["model_list"][0]["litellm_params"] == {"model": "hosted_vllm/qwen",
                                                          "api_base": "http://vllm-balancer:8000/v1"}

@@ -11,13 +11,15 @@ from pydantic import ValidationError
 
 from taustack.fileio import write_files
 from taustack.render.stack import render_stack
+from taustack.stackfile.resolve import resolve_stack
 from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
 from tests.helpers import ROOT
 
 
 def rendered(data: dict[str, object]) -> dict[str, str]:
-    return render_stack(StackSpec.model_validate(data), Workspace(ROOT), lambda: ["0", "1"]).files
+    resolved = resolve_stack(StackSpec.model_validate(data), inventory=lambda: ["0", "1"])
+    return render_stack(resolved, Workspace(ROOT)).files
 
 
 def test_replicas_are_pinned_with_string_device_ids() -> None:

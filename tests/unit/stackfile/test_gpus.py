@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taustack.engines.gpus import place_replicas
 from taustack.errors import SpecError
+from taustack.stackfile.gpus import place_replicas
 
 
 def no_inventory() -> list[str]:
