@@ -9,6 +9,7 @@ import httpx
 
 from taustack.engines.gpus import Inventory, place_replicas
 from taustack.errors import SpecError
+from taustack.httperrors import describe_http_error as describe_http_error  # the engines import it from here
 from taustack.stackfile.base import ReplicaGroupSpec, is_public
 
 
@@ -180,14 +181,3 @@ async def gauge_sum(client: httpx.AsyncClient, url: str, name: str) -> int | Non
     values = [float(line.rsplit(None, 1)[-1]) for line in response.text.splitlines()
               if line.startswith((name + " ", name + "{"))]
     return round(sum(values)) if values else None
-
-
-def describe_http_error(exc: Exception) -> str:
-    """A short reason for a failed probe: refused, timed out, or the status it answered."""
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    if isinstance(exc, httpx.HTTPStatusError):
-        return f"answered {exc.response.status_code}"
-    return type(exc).__name__
