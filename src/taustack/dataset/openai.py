@@ -12,7 +12,7 @@ from typing import Any
 from taustack.dataset.make import EXAMPLES, MANIFEST
 from taustack.dataset.openai_format import to_record, validate_record
 from taustack.dataset.results import DatasetError
-from taustack.fileio import temp_beside
+from taustack.fileio import iter_jsonl, temp_beside
 
 SPLIT_FILES = {"train": "train.jsonl", "test": "test.jsonl"}
 PROVENANCE = "openai_provenance.jsonl"
@@ -28,15 +28,10 @@ def dataset_dir(name_or_path: str, out: Path | None) -> Path:
 
 
 def iter_examples(folder: Path) -> Iterator[dict[str, Any]]:
-    with (folder / EXAMPLES).open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            try:
-                example = json.loads(line)
-            except ValueError:
-                raise DatasetError(f"{folder / EXAMPLES} line {number}: not JSON") from None
-            if not isinstance(example, dict) or example.get("split") not in SPLIT_FILES:
-                raise DatasetError(f"{folder / EXAMPLES} line {number}: not a dataset example")
-            yield example
+    for number, example in iter_jsonl(folder / EXAMPLES, "dataset examples", DatasetError):
+        if not isinstance(example, dict) or example.get("split") not in SPLIT_FILES:
+            raise DatasetError(f"{folder / EXAMPLES} line {number}: not a dataset example")
+        yield example
 
 
 def write_openai(folder: Path, overwrite: bool) -> Counter[str]:

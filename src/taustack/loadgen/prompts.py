@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from taustack.errors import TaustackError
-from taustack.fileio import read_text
+from taustack.fileio import iter_jsonl, read_text
 
 Message = dict[str, Any]
 
@@ -39,14 +38,7 @@ def builtin_episodes() -> list[Episode]:
 def jsonl_episodes(path: Path) -> list[Episode]:
     """One request per line: {"messages": [...]} or {"prompt": "..."}."""
     episodes: list[Episode] = []
-    lines = read_text(path, "prompts file", TaustackError).splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise TaustackError(f"{path} line {number}: not JSON") from None
+    for number, row in iter_jsonl(path, "prompts file", TaustackError):
         if isinstance(row, dict) and isinstance(row.get("messages"), list):
             messages = tuple(row["messages"])
         elif isinstance(row, dict) and isinstance(row.get("prompt"), str):
