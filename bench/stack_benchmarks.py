@@ -240,7 +240,8 @@ def thousand_streams() -> None:
 
 def main() -> int:
     subprocess.run(["docker", "build", "-q", "--build-arg", "BASE_IMAGE=taustack/python:bookworm", "-t", FAKE,
-                    str(ROOT / "tests" / "fakes" / "ollama")], check=True, capture_output=True)
+                    "-f", str(ROOT / "tests" / "fakes" / "ollama" / "Dockerfile"), str(ROOT / "tests" / "fakes")],
+                   check=True, capture_output=True)
     scenarios = {"a": nginx_overhead, "b": least_conn_vs_round_robin, "c": session_affinity_vs_least_conn,
                  "d": replica_scaling, "e": crash_under_load, "f": thousand_streams, "s": status_speed}
     chosen = sys.argv[1:] or list(scenarios)

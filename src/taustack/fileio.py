@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +92,25 @@ def read_json(path: Path, what: str, error: type[TaustackError]) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise error(f"{path}: {what} is not valid JSON ({exc})") from None
+
+
+def iter_jsonl(path: Path, what: str, error: type[TaustackError]) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) of each non-blank line, streamed; an unreadable file, or a line that is not
+    JSON, raises `error` naming the file (and the line)."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    with handle:
+        try:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield number, json.loads(line)
+                except ValueError:
+                    raise error(f"{path} line {number}: not JSON") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise error(f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}") from None

@@ -39,7 +39,7 @@ def base_images() -> None:
 @pytest.fixture(scope="session")
 def fake_ollama_image(base_images: None) -> str:
     docker("build", "-q", "--build-arg", f"BASE_IMAGE={PYTHON_IMAGE}", "-t", FAKE_OLLAMA_IMAGE,
-           str(ROOT / "tests" / "fakes" / "ollama"))
+           "-f", str(ROOT / "tests" / "fakes" / "ollama" / "Dockerfile"), str(ROOT / "tests" / "fakes"))
     return FAKE_OLLAMA_IMAGE
 
 
@@ -141,5 +141,5 @@ FAKE_VLLM_IMAGE = "taustack-test/fake-vllm:latest"
 @pytest.fixture(scope="session")
 def fake_vllm_image(base_images: None) -> str:
     docker("build", "-q", "--build-arg", f"BASE_IMAGE={PYTHON_IMAGE}", "-t", FAKE_VLLM_IMAGE,
-           str(ROOT / "tests" / "fakes" / "vllm"))
+           "-f", str(ROOT / "tests" / "fakes" / "vllm" / "Dockerfile"), str(ROOT / "tests" / "fakes"))
     return FAKE_VLLM_IMAGE

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from dataclasses import dataclass
 from importlib import resources
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from taustack.dataset.results import DatasetError
+from taustack.fileio import read_json
 
 TICKET_PLACEHOLDER = "{ticket}"
 
@@ -76,10 +76,7 @@ class Catalogs:
         path = self.path_of(domain)
         if path is None or "/" in domain:
             return None
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"catalog {path}: {exc}") from None
+        data = read_json(path, "catalog", DatasetError)
         if not isinstance(data, dict) or not isinstance(data.get("agent_tools"), list):
             raise DatasetError(f"catalog {path}: not a tau2 domain file (needs 'agent_tools')")
         solo = data.get("solo") or {}

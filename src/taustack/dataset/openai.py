@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 from taustack.dataset.make import EXAMPLES, MANIFEST
 from taustack.dataset.openai_format import to_record, validate_record
 from taustack.dataset.results import DatasetError
+from taustack.fileio import iter_jsonl, temp_beside
 
 SPLIT_FILES = {"train": "train.jsonl", "test": "test.jsonl"}
 PROVENANCE = "openai_provenance.jsonl"
@@ -28,15 +28,10 @@ def dataset_dir(name_or_path: str, out: Path | None) -> Path:
 
 
 def iter_examples(folder: Path) -> Iterator[dict[str, Any]]:
-    with (folder / EXAMPLES).open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            try:
-                example = json.loads(line)
-            except ValueError:
-                raise DatasetError(f"{folder / EXAMPLES} line {number}: not JSON") from None
-            if not isinstance(example, dict) or example.get("split") not in SPLIT_FILES:
-                raise DatasetError(f"{folder / EXAMPLES} line {number}: not a dataset example")
-            yield example
+    for number, example in iter_jsonl(folder / EXAMPLES, "dataset examples", DatasetError):
+        if not isinstance(example, dict) or example.get("split") not in SPLIT_FILES:
+            raise DatasetError(f"{folder / EXAMPLES} line {number}: not a dataset example")
+        yield example
 
 
 def write_openai(folder: Path, overwrite: bool) -> Counter[str]:
@@ -45,7 +40,7 @@ def write_openai(folder: Path, overwrite: bool) -> Counter[str]:
     existing = [t.name for t in targets if t.exists()]
     if existing and not overwrite:
         raise DatasetError(f"{folder}: {', '.join(existing)} exist(s): pass --overwrite to replace them")
-    temps = {t: _temp_beside(t) for t in targets}
+    temps = {t: temp_beside(t) for t in targets}
     counts: Counter[str] = Counter()
     try:
         handles = {t: temps[t].open("w", encoding="utf-8") for t in targets}
@@ -72,8 +67,3 @@ def write_openai(folder: Path, overwrite: bool) -> Counter[str]:
             temp.unlink(missing_ok=True)
     return counts
 
-
-def _temp_beside(target: Path) -> Path:
-    descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(descriptor)
-    return Path(name)

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from taustack.httperrors import describe_http_error as describe_http_error  # the engines import it from here
 from taustack.render.services import ComposeService, Healthcheck, Ulimit
 from taustack.stackfile.base import ReplicaGroupSpec, is_public
 
@@ -176,14 +177,3 @@ async def gauge_sum(client: httpx.AsyncClient, url: str, name: str) -> int | Non
     values = [float(line.rsplit(None, 1)[-1]) for line in response.text.splitlines()
               if line.startswith((name + " ", name + "{"))]
     return round(sum(values)) if values else None
-
-
-def describe_http_error(exc: Exception) -> str:
-    """A short reason for a failed probe: refused, timed out, or the status it answered."""
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    if isinstance(exc, httpx.HTTPStatusError):
-        return f"answered {exc.response.status_code}"
-    return type(exc).__name__

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -12,14 +11,12 @@ from taustack.engines.base import Replica, ReplicaGroup, Routes
 from taustack.errors import TaustackError
 from taustack.exporter.accesslog import AccessLogMetrics, BalancerMetrics
 from taustack.exporter.probes import StackState, inside_network
+from taustack.fileio import read_json
 
 
 def load_targets(path: Path) -> tuple[list[ReplicaGroup], int]:
     """The replica groups `taustack render` wrote to targets.json, and nginx's internal status port."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TaustackError(f"{path}: cannot read the exporter's targets ({type(exc).__name__})") from None
+    data = read_json(path, "the exporter's targets", TaustackError)
     groups = []
     for group in data["groups"]:
         replicas = tuple(Replica(group["engine"], r["index"], r["port"], tuple(r["devices"]))

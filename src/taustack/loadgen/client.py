@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import httpx
 
+from taustack.httperrors import http_error_kind, status_kind
+
 Api = Literal["openai", "ollama"]
 REPLICA_HEADER = "x-taustack-replica"
 
@@ -26,18 +28,6 @@ class Sample:
     @property
     def ok(self) -> bool:
         return not self.error
-
-
-def error_kind(exc: Exception) -> str:
-    if isinstance(exc, httpx.ConnectError):
-        return "connect"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "protocol"
-    if isinstance(exc, ValueError):
-        return "bad_response"
-    return type(exc).__name__
 
 
 def request_body(api: Api, model: str, messages: Any, stream: bool, max_tokens: int) -> dict[str, Any]:
@@ -80,8 +70,8 @@ async def send(client: httpx.AsyncClient, api: Api, url: str, model: str, messag
             replica = response.headers.get(REPLICA_HEADER, "")
             if response.status_code >= 400:
                 await response.aread()
-                kind = "http_4xx" if response.status_code < 500 else "http_5xx"
-                return Sample(started, 0.0, time.perf_counter() - started, 0, replica, kind)
+                return Sample(started, 0.0, time.perf_counter() - started, 0, replica,
+                              status_kind(response.status_code))
             if stream:
                 async for line in response.aiter_lines():
                     if not line.strip():
@@ -97,6 +87,6 @@ async def send(client: httpx.AsyncClient, api: Api, url: str, model: str, messag
                 usage = answer.get("eval_count") if api == "ollama" else (answer.get("usage") or {}).get(
                     "completion_tokens")
     except (httpx.HTTPError, ValueError) as exc:
-        return Sample(started, first, time.perf_counter() - started, tokens, replica, error_kind(exc))
+        return Sample(started, first, time.perf_counter() - started, tokens, replica, http_error_kind(exc))
     elapsed = time.perf_counter() - started
     return Sample(started, first or elapsed, elapsed, int(usage if usage is not None else tokens), replica)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from dataclasses import replace
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from taustack.console import stderr_console, stdout_console
 from taustack.errors import TaustackError
 from taustack.loadgen.client import Sample
 from taustack.loadgen.report import Summary, print_summaries, summarize
@@ -46,12 +45,12 @@ def run_bench(plan: LoadPlan, compare_url: str | None, as_json: bool, max_error_
         raise TaustackError("give --requests or --duration")
     plans = [plan] + ([replace(plan, url=compare_url)] if compare_url else [])
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(file=sys.stderr), transient=True) as progress:
+    with Progress(*columns, console=stderr_console(), transient=True) as progress:
         summaries = asyncio.run(measure(plans, progress))
     if as_json:
         print(json.dumps([summary.as_dict() for summary in summaries], indent=2))
     else:
-        print_summaries(summaries, Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160))
+        print_summaries(summaries, stdout_console())
     for summary in summaries:
         if summary.error_rate > max_error_rate:
             kinds = ", ".join(f"{kind} {count}" for kind, count in summary.errors_by_kind.items()) or "no answers"

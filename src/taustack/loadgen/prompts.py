@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from taustack.errors import TaustackError
+from taustack.fileio import iter_jsonl, read_text
 
 Message = dict[str, Any]
 
@@ -38,17 +38,7 @@ def builtin_episodes() -> list[Episode]:
 def jsonl_episodes(path: Path) -> list[Episode]:
     """One request per line: {"messages": [...]} or {"prompt": "..."}."""
     episodes: list[Episode] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise TaustackError(f"{path}: {exc.strerror}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise TaustackError(f"{path} line {number}: not JSON") from None
+    for number, row in iter_jsonl(path, "prompts file", TaustackError):
         if isinstance(row, dict) and isinstance(row.get("messages"), list):
             messages = tuple(row["messages"])
         elif isinstance(row, dict) and isinstance(row.get("prompt"), str):
@@ -61,50 +51,24 @@ def jsonl_episodes(path: Path) -> list[Episode]:
     return episodes
 
 
-def openai_message(message: Message) -> Message | None:
-    """A tau2 message as the agent saw it (OpenAI format); user-side tool traffic is not the agent's."""
-    role = message.get("role")
-    if role == "tool":
-        if message.get("requestor", "assistant") != "assistant":
-            return None
-        return {"role": "tool", "tool_call_id": message.get("id", ""), "content": str(message.get("content") or "")}
-    if role == "assistant":
-        calls = [{"id": call.get("id", ""), "type": "function",
-                  "function": {"name": call.get("name", ""), "arguments": json.dumps(call.get("arguments") or {})}}
-                 for call in message.get("tool_calls") or []]
-        out: Message = {"role": "assistant", "content": message.get("content") or ""}
-        if calls:
-            out["tool_calls"] = calls
-        return out
-    if role == "user":
-        if message.get("tool_calls"):
-            return None
-        return {"role": "user", "content": str(message.get("content") or "")}
-    return None
-
-
 def tau2_episodes(path: Path) -> list[Episode]:
-    """Each simulation replayed turn by turn: a request before every assistant turn, with the policy as system."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TaustackError(f"{path}: not a readable tau2 results file ({type(exc).__name__})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("simulations"), list):
-        raise TaustackError(f"{path}: not a tau2 results file (no simulations list)")
-    policy = str(((data.get("info") or {}).get("environment_info") or {}).get("policy") or "")
+    """Each simulation replayed turn by turn: a request before every assistant turn, with the policy as system.
+
+    The history is what `dataset make` trains on (dataset.convert: the same repairs, the user's own tool traffic
+    left out); a results file or a tau2 results folder."""
+    from taustack.dataset.convert import convert
+    from taustack.dataset.results import Source, is_tau2_folder, iter_simulations, read_run_info
+
+    source = Source(path, "directory" if path.is_dir() and is_tau2_folder(path) else "file", True)
+    run = read_run_info(source)
+    head: list[Message] = [{"role": "system", "content": run.policy}] if run.policy else []
     episodes: list[Episode] = []
-    for simulation in data["simulations"]:
-        history: list[Message] = [{"role": "system", "content": policy}] if policy else []
-        turns = []
-        for message in simulation.get("messages") or []:
-            converted = openai_message(message)
-            if converted is None:
-                continue
-            if converted["role"] == "assistant" and len(history) > (1 if policy else 0):
-                turns.append(tuple(history))
-            history.append(converted)
+    for simulation in iter_simulations(source):
+        history = head + convert(simulation.get("messages") or []).messages
+        turns = tuple(tuple(history[:index]) for index, message in enumerate(history)
+                      if message["role"] == "assistant" and index > len(head))
         if turns:
-            episodes.append(Episode(f"tau2-{simulation.get('id', len(episodes))}", tuple(turns)))
+            episodes.append(Episode(f"tau2-{simulation.get('id', len(episodes))}", turns))
     if not episodes:
         raise TaustackError(f"{path}: no simulation with an agent turn to replay")
     return episodes
@@ -131,8 +95,4 @@ def load_episodes(source: str, system_file: Path | None = None) -> list[Episode]
         episodes = jsonl_episodes(Path(source))
     if system_file is None:
         return episodes
-    try:
-        system = system_file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TaustackError(f"{system_file}: {exc.strerror}") from None
-    return with_system_prompt(episodes, system)
+    return with_system_prompt(episodes, read_text(system_file, "system prompt file", TaustackError))

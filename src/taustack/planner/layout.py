@@ -8,13 +8,13 @@ TP x PP x DP is the GPU count; it fits when a GPU holds its share of the weights
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from taustack.errors import SpecError
+from taustack.fileio import read_json
 
 GIB = 1024**3
 DTYPE_BYTES = {"bfloat16": 2.0, "float16": 2.0, "float32": 4.0, "float8": 1.0}
@@ -107,10 +107,7 @@ def find_config(model: str) -> Path:
 
 def load_shape(model: str) -> ModelShape:
     path = find_config(model)
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"{path}: not a readable config.json ({exc})") from None
+    config = read_json(path, "config.json", SpecError)
     if not isinstance(config, dict):
         raise SpecError(f"{path}: not a config.json (no mapping)")
     name = model if not Path(model).exists() else str(config.get("_name_or_path") or path.parent.name)

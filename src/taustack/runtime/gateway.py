@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 
-from taustack.engines.base import describe_http_error
+from taustack.httperrors import describe_http_error
+from taustack.runtime.polling import poll_until
 from taustack.stackfile.gateway import GatewaySpec
 
 
@@ -33,9 +32,10 @@ def probe_gateway(gateway: GatewaySpec, key: str | None, deep: bool) -> str:
 
 
 def wait_gateway(gateway: GatewaySpec, key: str | None, timeout_s: float) -> str:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    """Probe (deep) until the gateway is "ready" or the time is up; the last answer."""
+
+    def check() -> tuple[bool, str]:
         answer = probe_gateway(gateway, key, deep=True)
-        if answer == "ready" or time.monotonic() >= deadline:
-            return answer
-        time.sleep(0.5)
+        return answer == "ready", answer
+
+    return poll_until(check, timeout_s)[1]

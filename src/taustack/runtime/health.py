@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 
 import httpx
 
-from taustack.engines.base import ReplicaGroup, ReplicaHealth, describe_http_error
+from taustack.engines.base import ReplicaGroup, ReplicaHealth
 from taustack.engines.registry import engine_for
+from taustack.httperrors import describe_http_error
+from taustack.runtime.polling import poll_until
 from taustack.runtime.traffic import parse_stub_status
 
 PROBE_TIMEOUT = httpx.Timeout(5.0, connect=1.0)
@@ -115,13 +116,11 @@ def wait_ready(
 ) -> tuple[bool, list[ReplicaHealth]]:
     """Probe until every replica is ready and every balancer reaches one, or the time is up."""
     wanted = group_models(groups)
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def check() -> tuple[bool, list[ReplicaHealth]]:
         results = probe_groups(groups, deep)
-        if all(is_ready(health, wanted[health.replica.service]) for health in results) and all(
+        return all(is_ready(health, wanted[health.replica.service]) for health in results) and all(
             answer == "200" for answer in probe_balancers(groups, token).values()
-        ):
-            return True, results
-        if time.monotonic() >= deadline:
-            return False, results
-        time.sleep(interval_s)
+        ), results
+
+    return poll_until(check, timeout_s, interval_s)

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from taustack.engines.gpus import parse_gpu_word
+
 IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@+-]*$", re.IGNORECASE)
 GPU_ID_RE = re.compile(r"^(\d+|GPU-[0-9a-fA-F-]{8,}|MIG-[0-9a-zA-Z/-]{8,})$")
 OLLAMA_MODEL_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._/-]*(:[a-zA-Z0-9._-]+)?$")
@@ -31,19 +33,8 @@ def check_image(value: str) -> str:
 
 
 def check_gpus(value: int | str) -> int | str:
-    """A GPU count, `all` or `cpu`; 0 means cpu."""
-    if isinstance(value, bool):
-        raise ValueError("must be a GPU count, 'all' or 'cpu'")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"{value} is not a GPU count, 'all' or 'cpu'")
-        return value if value > 0 else "cpu"
-    word = value.strip().lower()
-    if word.isdigit():
-        return int(word) if int(word) > 0 else "cpu"
-    if word in ("all", "cpu"):
-        return word
-    raise ValueError(f"{value!r} is not a GPU count, 'all' or 'cpu'")
+    """A GPU count, `all` or `cpu`; 0 means cpu (engines.gpus reads the words for serving and training alike)."""
+    return parse_gpu_word(value)
 
 
 def check_gpu_ids(value: Any) -> list[str]:

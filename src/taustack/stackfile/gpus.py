@@ -1,4 +1,5 @@
-"""GPU words (`GPUS=4|all|cpu`, `GPU_IDS=1,3`) -> the devices each replica is pinned to; the one GPU inventory.
+"""GPU words (`GPUS=4|all|cpu`, `GPU_IDS=1,3`) -> the devices each replica is pinned to (the inventory
+itself is engines/gpus.py).
 
 Placement is pure given the devices: the stack file's validators run it for counts and gpu_ids, and the resolve
 step runs it for `all`, with the inventory (nvidia-smi).
@@ -6,17 +7,15 @@ step runs it for `all`, with the inventory (nvidia-smi).
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from taustack.engines.gpus import Inventory, NoGpus, nvidia_smi_gpus
 from taustack.errors import SpecError
 
 if TYPE_CHECKING:
     from taustack.stackfile.base import ReplicaGroupSpec
 
-Inventory = Callable[[], list[str]]
 Placement = tuple[tuple[str, ...], ...]
 LAST_PORT = 65535
 
@@ -26,21 +25,15 @@ class PlacementError(SpecError, ValueError):
 
 
 def nvidia_smi_inventory() -> list[str]:
-    """The indexes of the GPUs on this host, from nvidia-smi; an error when it cannot say."""
-    binary = shutil.which("nvidia-smi")
-    if binary is None:
-        raise SpecError("'all' needs nvidia-smi to count the GPUs; give a count (GPUS=4) or GPU_IDS")
+    """The indexes of the GPUs on this host (for `gpus: all`); a SpecError when nvidia-smi cannot say."""
     try:
-        result = subprocess.run(
-            [binary, "--query-gpu=index", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=20, check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SpecError(f"'all': nvidia-smi failed ({exc}); give a count (GPUS=4)") from None
-    indexes = [line.strip() for line in result.stdout.splitlines() if line.strip()]
-    if result.returncode != 0 or not indexes:
-        raise SpecError("'all': nvidia-smi lists no GPU; give a count (GPUS=4) or GPUS=cpu")
-    return indexes
+        return [gpu.index for gpu in nvidia_smi_gpus()]
+    except NoGpus as exc:
+        if exc.why == "missing":
+            raise SpecError("'all' needs nvidia-smi to count the GPUs; give a count (GPUS=4) or GPU_IDS") from None
+        if exc.why == "failed":
+            raise SpecError(f"'all': nvidia-smi failed ({exc.detail}); give a count (GPUS=4)") from None
+        raise SpecError("'all': nvidia-smi lists no GPU; give a count (GPUS=4) or GPUS=cpu") from None
 
 
 def needs_inventory(gpus: int | str, gpu_ids: Sequence[str]) -> bool:

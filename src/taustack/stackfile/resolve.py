@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from taustack.engines.gpus import Inventory
 from taustack.errors import SpecError
 from taustack.planner.layout import find_config
-from taustack.stackfile.gpus import Inventory, Placement, nvidia_smi_inventory
+from taustack.stackfile.gpus import Placement, nvidia_smi_inventory
 from taustack.stackfile.stack import StackSpec
 from taustack.stackfile.vllm import VllmSpec
 

@@ -7,10 +7,11 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from taustack.engines import ENGINE_KINDS
+from taustack.engines.gpus import Inventory
 from taustack.stackfile.balancer import BalancerSpec
 from taustack.stackfile.base import StrictModel
 from taustack.stackfile.gateway import GatewaySpec
-from taustack.stackfile.gpus import Inventory, Placement, needs_inventory, place_section
+from taustack.stackfile.gpus import Placement, needs_inventory, place_section
 from taustack.stackfile.llamacpp import LlamacppSpec
 from taustack.stackfile.monitoring import MonitoringSpec
 from taustack.stackfile.ollama import OllamaSpec

@@ -1,52 +1,28 @@
-"""Which GPUs a training run gets: `--gpus N|all|cpu` or `--gpu-ids 0,1`, checked against `nvidia-smi -L`."""
+"""Which GPUs a training run gets: `--gpus N|all|cpu` or `--gpu-ids 0,1`, checked against the host's GPUs
+(engines.gpus: the one inventory and GPU-word parser, shared with serving)."""
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from taustack.engines.gpus import Gpu, NoGpus, parse_gpu_word
+from taustack.engines.gpus import nvidia_smi_gpus as host_gpus
 from taustack.training.recipe import TrainingError
 
 NO_GPU_HINT = "train on the CPU with --gpus cpu (GPUS=cpu)"
-
-
-@dataclass(frozen=True)
-class Gpu:
-    index: str
-    uuid: str
-    name: str
-
-
 Inventory = Callable[[], list[Gpu]]
-LINE = re.compile(r"^GPU (\d+): (.*?) \(UUID: (\S+)\)")
-
-
-def parse_nvidia_smi_list(text: str) -> list[Gpu]:
-    """`nvidia-smi -L` output -> GPUs (MIG lines are skipped)."""
-    gpus = []
-    for line in text.splitlines():
-        match = LINE.match(line.strip())
-        if match:
-            gpus.append(Gpu(index=match.group(1), uuid=match.group(3), name=match.group(2)))
-    return gpus
 
 
 def nvidia_smi_gpus() -> list[Gpu]:
-    """The GPUs this host's driver lists; an error when nvidia-smi is missing or lists none."""
-    binary = shutil.which("nvidia-smi")
-    if binary is None:
-        raise TrainingError(f"no NVIDIA GPUs are visible (nvidia-smi not found); {NO_GPU_HINT}")
+    """The host's GPUs (engines.gpus's inventory), its errors worded for a training run."""
     try:
-        result = subprocess.run([binary, "-L"], capture_output=True, text=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise TrainingError(f"nvidia-smi -L failed ({exc}); {NO_GPU_HINT}") from None
-    gpus = parse_nvidia_smi_list(result.stdout)
-    if result.returncode != 0 or not gpus:
-        raise TrainingError(f"no NVIDIA GPUs are visible (nvidia-smi -L lists none); {NO_GPU_HINT}")
-    return gpus
+        return host_gpus()
+    except NoGpus as exc:
+        if exc.why == "missing":
+            raise TrainingError(f"no NVIDIA GPUs are visible (nvidia-smi not found); {NO_GPU_HINT}") from None
+        if exc.why == "failed":
+            raise TrainingError(f"nvidia-smi -L failed ({exc.detail}); {NO_GPU_HINT}") from None
+        raise TrainingError(f"no NVIDIA GPUs are visible (nvidia-smi -L lists none); {NO_GPU_HINT}") from None
 
 
 def select_devices(gpus: str | None, gpu_ids: str | None, inventory: Inventory = nvidia_smi_gpus) -> tuple[str, ...]:
@@ -66,14 +42,16 @@ def select_devices(gpus: str | None, gpu_ids: str | None, inventory: Inventory =
             listed = ", ".join(gpu.index for gpu in present)
             raise TrainingError(f"--gpu-ids: GPU {', '.join(missing)} does not exist on this host (GPUs: {listed})")
         return tuple(wanted)
-    word = (gpus or "all").strip().lower()
-    if word in ("cpu", "0"):
+    try:
+        word = parse_gpu_word(gpus or "all")
+    except ValueError as exc:
+        raise TrainingError(f"--gpus: {exc}") from None
+    if word == "cpu":
         return ()
     present = inventory()
     if word == "all":
         return tuple(gpu.index for gpu in present)
-    if not word.isdigit():
-        raise TrainingError(f"--gpus: {gpus!r} is not a GPU count, 'all' or 'cpu'")
-    if int(word) > len(present):
-        raise TrainingError(f"--gpus: {word} GPUs asked for, this host has {len(present)}")
-    return tuple(gpu.index for gpu in present[:int(word)])
+    count = int(word)
+    if count > len(present):
+        raise TrainingError(f"--gpus: {count} GPUs asked for, this host has {len(present)}")
+    return tuple(gpu.index for gpu in present[:count])

@@ -7,8 +7,6 @@ completion objects / SSE chunks.  Stdlib only.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import struct
 import time
 import uuid
@@ -16,14 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from fake_common import dump, embed_vec, fake_args
 from fake_models import Json, iso
 
 WORDS = ("The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", ".")
-
-
-def dump(obj: Any) -> bytes:
-    """Compact JSON like Go's encoding/json."""
-    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def tokens(n: int) -> list[str]:
@@ -36,14 +30,6 @@ def ticks(toks: list[str], delay: float) -> Iterator[str]:
     for tok in toks:
         time.sleep(delay)
         yield tok
-
-
-def embed_vec(text: str, dims: int = 8) -> list[float]:
-    """Deterministic L2-normalised embedding derived from SHA-256 hashes of the text."""
-    raw = b"".join(hashlib.sha256(f"{i}:{text}".encode()).digest() for i in range(dims // 32 + 1))
-    v = [b / 127.5 - 1.0 for b in raw[:dims]]
-    norm = sum(x * x for x in v) ** 0.5 or 1.0
-    return [round(x / norm, 6) for x in v]
 
 
 def native_embed(model: str, texts: list[str], dims: Any) -> Json:
@@ -65,18 +51,6 @@ def openai_models(entries: list[Json]) -> Json:
     """The /v1/models body for the store entries ``entries``."""
     return {"object": "list", "data": [{"id": m["name"], "object": "model", "created": int(m["_mtime"]),
                                         "owned_by": "library"} for m in entries]}
-
-
-def fake_args(schema: Any) -> Json:
-    """Tool-call arguments from a JSON schema: first enum value, true, 1, "x", [] or a nested object."""
-    out: Json = {}
-    for key, spec in ((schema or {}).get("properties") or {}).items() if isinstance(schema, dict) else ():
-        spec = spec if isinstance(spec, dict) else {}
-        typ = spec.get("type")
-        typ = typ[0] if isinstance(typ, list) and typ else typ
-        out[key] = spec["enum"][0] if spec.get("enum") else fake_args(spec) if typ == "object" else \
-            {"boolean": True, "integer": 1, "number": 1, "array": []}.get(str(typ), "x")
-    return out
 
 
 def pick_tool(tools: Any, choice: Any = None) -> Json | None:

@@ -17,18 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from fake_common import ApiError, Json
+
 REGISTRY = "registry.ollama.ai"
 FOREVER = 10_999_999_999.0  # Ollama reports a year-2318 expiry for keep_alive < 0
 UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-Json = dict[str, Any]
-
-
-class ApiError(Exception):
-    """An error answered as a JSON body with HTTP status ``status``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def iso(ts: float | None = None) -> str:

@@ -9,19 +9,21 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partialmethod
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+sys.path.append(str(Path(__file__).resolve().parent.parent / "common"))  # fake_common in a checkout (images: beside)
+
 import fake_answers as answers
+from fake_common import FakeHandler, serve
 from fake_models import ApiError, Json, Loaded, Store, keep_alive_seconds, public, push_steps, show_info
 
 VERSION = "0.12.6"
@@ -73,7 +75,7 @@ class FakeOllamaServer(ThreadingHTTPServer):
     def __init__(self, cfg: Config) -> None:
         self.address_family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
         super().__init__((cfg.host, cfg.port), Handler)
-        self.cfg, self.store, self.loaded = cfg, Store(cfg.models), Loaded()
+        self.cfg, self.store, self.loaded, self.replica = cfg, Store(cfg.models), Loaded(), cfg.replica
         # like Ollama, at most OLLAMA_NUM_PARALLEL requests generate at once; the others wait their turn
         parallel = int(os.environ.get("OLLAMA_NUM_PARALLEL") or 0)
         self.slots = threading.BoundedSemaphore(parallel) if parallel > 0 else None
@@ -90,48 +92,26 @@ ROUTES = {"GET /": "root", "GET /api/version": "version", "GET /api/tags": "tags
           "POST /v1/completions": "v1_completions", "POST /v1/embeddings": "v1_embeddings"}
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(FakeHandler):
     """Serves one HTTP/1.1 keep-alive connection; ``h_*`` methods implement the endpoints."""
 
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
     server: FakeOllamaServer
+    json_type = JSON_CT
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet."""
-
-    def send_response(self, code: int, message: str | None = None) -> None:
-        """Status line, Date and X-Fake-Replica (no Python Server header, like Go's net/http)."""
-        self.responded = True
-        self.send_response_only(code, message)
-        self.send_header("Date", self.date_time_string())
-        self.send_header("X-Fake-Replica", self.server.cfg.replica)
-
-    # ---- plumbing ----------------------------------------------------------------------------
-    def _dispatch(self) -> None:
-        """Route the request (HEAD is GET without a body); turn every failure into an HTTP error."""
-        method = self.command
-        self.path_only = self.path.split("?", 1)[0].rstrip("/") or "/"
-        self.is_head, self.responded = method == "HEAD", False
-        try:
-            self.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if method == "POST" and self.path_only == "/-/crash":
-                os._exit(1)  # simulated engine crash: no response at all
-            route = ROUTES.get(f"{'GET' if self.is_head else method} {self.path_only}")
-            if route is None:
-                return self._send(404, b"404 page not found", "text/plain")
-            if route in INFERENCE and self.server.slots is not None:
-                with self.server.slots:
-                    getattr(self, "h_" + route)()
-            else:
+    def route(self) -> None:
+        """Route the request (HEAD is GET without a body)."""
+        method = "GET" if self.command == "HEAD" else self.command
+        route = ROUTES.get(f"{method} {self.path_only}")
+        if route is None:
+            return self._send(404, b"404 page not found", "text/plain")
+        if route in INFERENCE and self.server.slots is not None:
+            with self.server.slots:
                 getattr(self, "h_" + route)()
-        except Exception as exc:
-            if self.responded:
-                self.close_connection = True
-            else:
-                self._error(exc.status if isinstance(exc, ApiError) else 500, str(exc))
+        else:
+            getattr(self, "h_" + route)()
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+    def fail(self, exc: Exception) -> None:
+        self._error(exc.status if isinstance(exc, ApiError) else 500, str(exc))
 
     def _req(self) -> Json:
         if not self.body.strip():
@@ -145,37 +125,11 @@ class Handler(BaseHTTPRequestHandler):
         keep_alive_seconds(req.get("keep_alive"), 0)  # validate before any response starts
         return req
 
-    def _send(self, code: int, body: bytes, ctype: str = JSON_CT) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if not self.is_head:
-            self.wfile.write(body)
-
-    def _json(self, obj: Any, code: int = 200) -> None:
-        self._send(code, answers.dump(obj))
-
     def _error(self, code: int, message: str) -> None:
         if self.path_only.startswith("/v1/"):  # the OpenAI-compat middleware wraps errors like this
             kind = {400: "invalid_request_error", 404: "not_found_error"}.get(code, "api_error")
             return self._json({"error": {"message": message, "type": kind, "param": None, "code": None}}, code)
         self._json({"error": message}, code)
-
-    def _stream(self, ctype: str, chunks: Iterable[bytes]) -> None:
-        """Chunked transfer encoding, writing and flushing each chunk as soon as it is produced."""
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        try:
-            for b in chunks:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(b), b))
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except OSError:  # client went away
-            self.close_connection = True
 
     def _ndjson(self, req: Json, items: Iterator[Json]) -> None:
         """NDJSON stream, or (stream: false) only the last object as plain JSON."""
@@ -183,12 +137,6 @@ class Handler(BaseHTTPRequestHandler):
             *_, last = items
             return self._json(last)
         self._stream(NDJSON, (answers.dump(x) + b"\n" for x in items))
-
-    def _knob(self, header: str, default: float) -> float:
-        try:
-            return float(self.headers[header])
-        except (TypeError, ValueError):
-            return default
 
     def _model(self, req: Json) -> tuple[str, Json]:
         """Resolve the model of an inference request; 404 in Ollama's wording if not pulled."""
@@ -311,16 +259,9 @@ def main() -> int:
     cfg = Config.from_env()
     srv = FakeOllamaServer(cfg)
     srv.store.preload(cfg.preload)
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     print(f'level=INFO source=fake_ollama.py msg="Listening on {cfg.host}:{cfg.port} (version {VERSION})" '
           f"replica={cfg.replica} models={cfg.models}", file=sys.stderr, flush=True)
-    try:
-        srv.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        srv.server_close()
-    return 0
+    return serve(srv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import sys
 import threading
@@ -17,9 +16,13 @@ import time
 from collections.abc import Generator
 from functools import partialmethod
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+sys.path.append(str(Path(__file__).resolve().parent.parent / "common"))  # fake_common in a checkout (images: beside)
+
 import fake_vllm_answers as answers
+from fake_common import serve
 from fake_vllm_answers import ApiError, Json
 from fake_vllm_config import VERSION, lora_modules, parse_args
 from fake_vllm_engine import Engine
@@ -60,34 +63,24 @@ class Handler(HttpHandler):
 
     server: FakeVllmServer
 
-    def _dispatch(self) -> None:
-        """Auth (/v1 only, like vLLM's middleware), readiness, routing; every failure becomes an HTTP error."""
-        self.path_only = self.path.split("?", 1)[0].rstrip("/") or "/"
-        self.responded = False
-        try:
-            self.body = self._read_body()
-            if self.command == "POST" and self.path_only == "/-/crash":
-                os._exit(1)  # simulated engine crash: no response at all
-            key = self.server.args.api_key
-            if key and self.path_only.startswith("/v1") and self.command != "OPTIONS" \
-                    and self.headers.get("Authorization", "") != f"Bearer {key}":
-                return self._json({"error": "Unauthorized"}, 401)
-            if time.monotonic() < self.server.ready_at and not self.path_only.startswith("/-/"):
-                return self._send(503, b"")
-            methods, _, name = ROUTES.get(self.path_only, " ").rpartition(" ")
-            if not name:
-                return self._json({"detail": "Not Found"}, 404)
-            if self.command not in methods.split():
-                return self._json({"detail": "Method Not Allowed"}, 405)
-            getattr(self, "h_" + name)()
-        except Exception as exc:
-            if self.responded:
-                self.close_connection = True
-            else:
-                err = exc if isinstance(exc, ApiError) else ApiError(500, f"{type(exc).__name__}: {exc}")
-                self._json(err.body(), err.status)
+    def route(self) -> None:
+        """Auth (/v1 only, like vLLM's middleware), readiness, routing."""
+        key = self.server.args.api_key
+        if key and self.path_only.startswith("/v1") and self.command != "OPTIONS" \
+                and self.headers.get("Authorization", "") != f"Bearer {key}":
+            return self._json({"error": "Unauthorized"}, 401)
+        if time.monotonic() < self.server.ready_at and not self.path_only.startswith("/-/"):
+            return self._send(503, b"")
+        methods, _, name = ROUTES.get(self.path_only, " ").rpartition(" ")
+        if not name:
+            return self._json({"detail": "Not Found"}, 404)
+        if self.command not in methods.split():
+            return self._json({"detail": "Method Not Allowed"}, 405)
+        getattr(self, "h_" + name)()
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
+    def fail(self, exc: Exception) -> None:
+        err = exc if isinstance(exc, ApiError) else ApiError(500, f"{type(exc).__name__}: {exc}")
+        self._json(err.body(), err.status)
 
     def _model(self, req: Json) -> str:
         """The model name vLLM reports for the request (LoRA name, else the first served name); 404 if unknown."""
@@ -153,7 +146,8 @@ class Handler(HttpHandler):
         reply = answers.Reply(model, chat, len(ids), tool, forced=choice not in (None, "auto", "none"))
         toks = self._generate(ids, n, finish)
         if req.get("stream"):
-            return self._stream(SSE, reply.sse(toks, n, finish, req.get("stream_options")), toks)
+            chunks = reply.sse(toks, n, finish, req.get("stream_options"))
+            return self._stream(SSE, chunks, chunks, toks)
         self._json(reply.body(toks, finish))
 
     h_chat, h_completions = partialmethod(_generation, chat=True), partialmethod(_generation, chat=False)
@@ -233,7 +227,6 @@ def main(argv: list[str] | None = None) -> int:
     """Start the fake server from ``vllm serve`` arguments; serve until SIGTERM or SIGINT."""
     args, extra = parse_args(sys.argv[1:] if argv is None else argv)
     srv = FakeVllmServer(args, extra)
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     log = f"(APIServer pid={os.getpid()}) INFO"
     print(f"{log} vLLM API server version {VERSION} (fake) model={args.model} served={args.served_model_name} "
           f"replica={srv.replica} ignored={extra}", file=sys.stderr, flush=True)
@@ -241,13 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     ready = threading.Timer(max(0.0, srv.ready_at - time.monotonic()), print, [up], {"file": sys.stderr, "flush": True})
     ready.daemon = True
     ready.start()
-    try:
-        srv.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        srv.server_close()
-    return 0
+    return serve(srv)
 
 
 if __name__ == "__main__":

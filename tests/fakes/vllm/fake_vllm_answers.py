@@ -18,21 +18,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-Json = dict[str, Any]
+import fake_common
+from fake_common import Json, embed_vec, fake_args
+
 WORDS = ("The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", ".")
 VOCAB_SIZE = 151_936  # Qwen2.5's, so ids look plausible
 PIECE = re.compile(r"\s*\S+|\s+")
 _VOCAB: dict[int, str] = {}  # id -> piece for every piece seen, so /detokenize can invert
 
 
-class ApiError(Exception):
+class ApiError(fake_common.ApiError):
     """An error answered as vLLM's OpenAI error object with HTTP status ``status``."""
 
     KINDS: ClassVar[dict[int, str]] = {400: "BadRequestError", 404: "NotFoundError", 500: "InternalServerError"}
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
     def body(self) -> Json:
         """{"object": "error", "message", "type", "param", "code"} like vLLM's ErrorResponse."""
@@ -42,7 +40,7 @@ class ApiError(Exception):
 
 def dump(obj: Any) -> bytes:
     """Compact UTF-8 JSON like Starlette's JSONResponse and pydantic's model_dump_json."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return fake_common.dump(obj, ensure_ascii=False)
 
 
 def token_id(piece: str) -> int:
@@ -113,18 +111,6 @@ def prompt_ids(prompt: Any) -> list[int]:
     raise ApiError(400, "Either prompt or prompt_embeds must be provided and non-empty.")
 
 
-def fake_args(schema: Any) -> Json:
-    """Tool-call arguments from a JSON schema: first enum value, true, 1, "x", [] or a nested object."""
-    out: Json = {}
-    for key, spec in ((schema or {}).get("properties") or {}).items() if isinstance(schema, dict) else ():
-        spec = spec if isinstance(spec, dict) else {}
-        typ = spec.get("type")
-        typ = typ[0] if isinstance(typ, list) and typ else typ
-        out[key] = spec["enum"][0] if spec.get("enum") else fake_args(spec) if typ == "object" else \
-            {"boolean": True, "integer": 1, "number": 1, "array": []}.get(str(typ), "x")
-    return out
-
-
 def pick_tool(tools: Any, choice: Any) -> Json | None:
     """The tool to call: the function tool_choice names, else the first; None without tools or for "none"."""
     fns = [t.get("function", t) for t in tools or [] if isinstance(t, dict)]
@@ -137,14 +123,6 @@ def pick_tool(tools: Any, choice: Any) -> Json | None:
     else:
         fn = fns[0]
     return {"name": fn.get("name", ""), "arguments": fake_args(fn.get("parameters"))}
-
-
-def embed_vec(text: str, dims: int = 8) -> list[float]:
-    """Deterministic L2-normalised embedding derived from SHA-256 hashes of the text."""
-    raw = b"".join(hashlib.sha256(f"{i}:{text}".encode()).digest() for i in range(dims // 32 + 1))
-    v = [b / 127.5 - 1.0 for b in raw[:dims]]
-    norm = sum(x * x for x in v) ** 0.5 or 1.0
-    return [round(x / norm, 6) for x in v]
 
 
 def usage(prompt_n: int, completion_n: int) -> Json:

@@ -72,7 +72,7 @@ def test_gpus_all_counts_gpus_with_nvidia_smi(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     smi = bin_dir / "nvidia-smi"
-    smi.write_text("#!/bin/sh\nprintf '0\\n1\\n2\\n'\n")
+    smi.write_text("#!/bin/sh\n" + "".join(f"echo 'GPU {i}: NVIDIA H100 (UUID: GPU-{i}aaaaaaa)'\n" for i in range(3)))
     smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
     gen = tmp_path / "gen"
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}

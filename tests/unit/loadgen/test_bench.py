@@ -95,6 +95,11 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     (tmp_path / "p.jsonl").write_text('{"prompt": "hi"}\n{"nothing": 1}\n')
     with pytest.raises(TaustackError, match="line 2"):
         load_episodes(str(tmp_path / "p.jsonl"))
+    (tmp_path / "q.jsonl").write_text('{"prompt": "hi"}\n\n{not json\n')
+    with pytest.raises(TaustackError, match=r"q\.jsonl line 3: not JSON"):
+        load_episodes(str(tmp_path / "q.jsonl"))
+    with pytest.raises(TaustackError, match="does not exist"):
+        load_episodes(str(tmp_path / "missing.jsonl"))
     result = run_cli("bench", "http://127.0.0.1:9", "--model", "x")
     assert result.returncode == 1 and "give --requests or --duration" in result.stderr
 

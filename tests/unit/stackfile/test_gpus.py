@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from taustack.engines.gpus import parse_gpu_word
 from taustack.errors import SpecError
 from taustack.stackfile.gpus import place_replicas
 
@@ -55,3 +56,15 @@ def test_impossible_layouts_name_the_field(gpus: int | str, gpu_ids: list[str], 
                                            replicas: int | None, field: str) -> None:
     with pytest.raises(SpecError, match=rf"^{field}: "):
         place_replicas("ollama", gpus, gpu_ids, per, replicas, no_inventory)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0, "cpu"), (3, 3), (" 2 ", 2), ("0", "cpu"), ("ALL", "all"),
+                                                 ("cpu", "cpu")])
+def test_gpu_words(value: int | str, expected: int | str) -> None:
+    assert parse_gpu_word(value) == expected
+
+
+@pytest.mark.parametrize("value", [True, -1, "two", "-1"])
+def test_bad_gpu_words(value: int | str) -> None:
+    with pytest.raises(ValueError, match="GPU count, 'all' or 'cpu'"):
+        parse_gpu_word(value)

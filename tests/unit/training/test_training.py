@@ -12,9 +12,10 @@ import pytest
 import yaml
 from rich.console import Console
 
+from taustack.engines.gpus import Gpu, parse_nvidia_smi_list
 from taustack.training import jobs, launch
 from taustack.training.accelerate import check_accelerate_config, launch_command
-from taustack.training.devices import Gpu, parse_nvidia_smi_list, select_devices
+from taustack.training.devices import select_devices
 from taustack.training.recipe import TrainingError, load_recipe, parse_recipe
 from taustack.training.rundir import RunDir, find_run
 from tests.helpers import ROOT, run_cli
@@ -110,7 +111,7 @@ def test_bad_gpu_requests(gpus: str | None, gpu_ids: str | None, message: str) -
 
 
 def test_no_nvidia_smi_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("taustack.training.devices.shutil.which", lambda name: None)
+    monkeypatch.setattr("taustack.engines.gpus.shutil.which", lambda name: None)
     with pytest.raises(TrainingError, match=r"no NVIDIA GPUs are visible .*--gpus cpu"):
         select_devices(None, "0")
     assert select_devices("cpu", None) == ()
@@ -243,7 +244,7 @@ def test_a_failed_run_is_recorded_and_reported(tmp_path: Path, monkeypatch: pyte
 
 def test_bad_gpu_ids_write_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     FakeDocker().install(monkeypatch)
-    monkeypatch.setattr("taustack.training.devices.shutil.which", lambda name: None)
+    monkeypatch.setattr("taustack.engines.gpus.shutil.which", lambda name: None)
     recipe = write_recipe(tmp_path, make_dataset(tmp_path / "data"))
     with pytest.raises(TrainingError, match="no NVIDIA GPUs are visible"):
         jobs.sft(ROOT, sft_options(tmp_path, recipe, gpus=None, gpu_ids="0,1"), Console(quiet=True))
