@@ -23,7 +23,9 @@ from taustack.render.stack import RenderedStack, render_stack
 from taustack.runtime.docker import (
     ComposeError,
     ComposeProject,
+    Runner,
     container_states,
+    current_runner,
     recent_log_lines,
     run_compose,
     service_logs,
@@ -47,6 +49,7 @@ class Stack:
     workspace: Workspace
     rendered: RenderedStack
     only: str | None = None
+    runner: Runner | None = field(default=None, compare=False, repr=False)  # None: the current (subprocess) one
 
     @property
     def env_file(self) -> Path:
@@ -86,7 +89,7 @@ class Stack:
         if self.spec.monitoring is not None and self.only is None and not all_profiles:
             profiles += ("monitoring",) + (("grafana",) if self.spec.monitoring.grafana else ())
         return ComposeProject(self.workspace.root, self.workspace.project, tuple(files), profiles,
-                              self.env_file if self.env_file.is_file() else None)
+                              self.env_file if self.env_file.is_file() else None, self.runner or current_runner())
 
     def require_groups(self) -> tuple[ReplicaGroup, ...]:
         if self.only == "gateway" and self.spec.gateway is None:
@@ -107,7 +110,7 @@ class Stack:
             images.append(self.spec.gateway.image)
         if self.spec.monitoring is not None and self.only is None:
             images += [self.spec.monitoring.exporter_image, self.spec.monitoring.prometheus_image]
-        require_local_images(images)
+        require_local_images(images, self.runner)
 
 
 RENDER_RECORD = ".render.json"
