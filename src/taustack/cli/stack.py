@@ -43,43 +43,46 @@ def stack_options(function: F) -> F:
 
 def build_stack(
     stack_path: Path | None, gpus: str | None, gpu_ids: str | None, replicas: str | None, engine: str | None,
-    project_name: str, generated_dir: Path | None,
+    project_name: str, generated_dir: Path | None, write: bool = True,
 ) -> Stack:
-    """Find the project, load the spec with its overrides, render and write compose/generated/."""
+    """Find the project and load the spec with its overrides. `write` (render, up): render and write
+    compose/generated/; else the last render, rendered again in memory (nothing is written)."""
     if gpus is not None and gpu_ids is not None:
         raise click.UsageError("give either --gpus or --gpu-ids, not both")
     workspace = Workspace(find_root(), project_name, generated_dir.resolve() if generated_dir else None)
-    overrides: dict[str, tuple[Any, str]] = {}
-    if gpus is not None:
-        overrides["gpus"] = (gpus, "--gpus/GPUS")
-    if gpu_ids is not None:
-        overrides["gpu_ids"] = (gpu_ids, "--gpu-ids/GPU_IDS")
-    if replicas is not None:
-        value: Any = int(replicas) if replicas.strip().lstrip("-").isdigit() else replicas
-        overrides["replicas"] = (value, "--replicas/REPLICAS")
-    stack_file = stack_path or workspace.default_stack()
+    given = {"gpus": gpus, "gpu_ids": gpu_ids, "replicas": replicas}
+    overrides = {key: value for key, value in given.items() if value is not None}
     from taustack.runtime import lifecycle
-    from taustack.stackfile.load import load_stack
 
-    spec = load_stack(stack_file, engine_overrides=overrides, engine=engine)
-    return lifecycle.render(spec, workspace, stderr_console(), stack_file, engine)
+    if not write:
+        return lifecycle.last_render(workspace, stack_path, overrides, engine, stderr_console())
+    source = lifecycle.StackSource(stack_path or workspace.default_stack(), overrides, engine)
+    return lifecycle.render(source, workspace, stderr_console(), engine)
 
 
-def with_stack(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the stack options into a rendered Stack passed as the first argument."""
+def stack_argument(write: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Turn the stack options into a Stack passed as the first argument: rendered and written (`write`), or the
+    last render read back (read-only commands)."""
 
-    @stack_options
-    @functools.wraps(function)
-    def wrapper(stack_path: Path | None, gpus: str | None, gpu_ids: str | None, replicas: str | None,
-                engine: str | None, project_name: str, generated_dir: Path | None, **kwargs: Any) -> Any:
-        stack = build_stack(stack_path, gpus, gpu_ids, replicas, engine, project_name, generated_dir)
-        return function(stack, **kwargs)
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        @stack_options
+        @functools.wraps(function)
+        def wrapper(stack_path: Path | None, gpus: str | None, gpu_ids: str | None, replicas: str | None,
+                    engine: str | None, project_name: str, generated_dir: Path | None, **kwargs: Any) -> Any:
+            stack = build_stack(stack_path, gpus, gpu_ids, replicas, engine, project_name, generated_dir, write)
+            return function(stack, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+rendering_stack = stack_argument(write=True)  # render, up: write compose/generated/
+with_stack = stack_argument(write=False)  # status, logs, down, pull, demo: read the last render, write nothing
 
 
 @click.command()
-@with_stack
+@rendering_stack
 def render(stack: Stack) -> None:
     """Write compose/generated/ from the stack file (only what changed)."""
 
@@ -90,7 +93,7 @@ def render(stack: Stack) -> None:
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=900, show_default=True,
               help="seconds to wait for readiness (model pulls included)")
 @click.option("--warm", is_flag=True, help="load every listed model on every replica before reporting ready")
-@with_stack
+@rendering_stack
 def up(stack: Stack, wait: bool, timeout_s: float, warm: bool) -> None:
     """Render, start the replicas and balancers, pull the spec's models, wait until ready."""
     from taustack.runtime import lifecycle

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable
 
 from taustack.errors import TaustackError
+from taustack.runtime.docker import Runner, image_exists
 
 LOCAL_PREFIX = "taustack/"
 
 
-def require_local_images(images: Iterable[str]) -> None:
+def require_local_images(images: Iterable[str], runner: Runner | None = None) -> None:
     """One clear error naming the first missing image and the command that builds it."""
     for image in dict.fromkeys(images):
-        if not image.startswith(LOCAL_PREFIX):
-            continue
-        try:
-            found = subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False)
-        except FileNotFoundError:
-            raise TaustackError("docker is not installed (no `docker` on PATH)") from None
-        if found.returncode != 0:
+        if image.startswith(LOCAL_PREFIX) and not image_exists(image, runner):
             raise TaustackError(f"image {image} is not built yet: run `make images` (no registry needed)")

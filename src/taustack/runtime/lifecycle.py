@@ -1,15 +1,16 @@
-"""The controller's verbs: render, up (with readiness), down and status, over one compose project."""
+"""The controller's verbs over one compose project: render and up write compose/generated/; down, status, logs
+read the last render (rendered again in memory, nothing written)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -21,7 +22,9 @@ from taustack.render.stack import RenderedStack, render_stack
 from taustack.runtime.docker import (
     ComposeError,
     ComposeProject,
+    Runner,
     container_states,
+    current_runner,
     recent_log_lines,
     run_compose,
     service_logs,
@@ -46,6 +49,7 @@ class Stack:
     workspace: Workspace
     rendered: RenderedStack
     only: str | None = None
+    runner: Runner | None = field(default=None, compare=False, repr=False)  # None: the current (subprocess) one
 
     @property
     def env_file(self) -> Path:
@@ -85,7 +89,7 @@ class Stack:
         if self.spec.monitoring is not None and self.only is None and not all_profiles:
             profiles += ("monitoring",) + (("grafana",) if self.spec.monitoring.grafana else ())
         return ComposeProject(self.workspace.root, self.workspace.project, tuple(files), profiles,
-                              self.env_file if self.env_file.is_file() else None)
+                              self.env_file if self.env_file.is_file() else None, self.runner or current_runner())
 
     def require_groups(self) -> tuple[ReplicaGroup, ...]:
         if self.only == "gateway" and self.spec.gateway is None:
@@ -106,18 +110,43 @@ class Stack:
             images.append(self.spec.gateway.image)
         if self.spec.monitoring is not None and self.only is None:
             images += [self.spec.monitoring.exporter_image, self.spec.monitoring.prometheus_image]
-        require_local_images(images)
+        require_local_images(images, self.runner)
 
 
-def render(
-    spec: StackSpec, workspace: Workspace, console: Console, stack_file: Path, only: str | None = None
-) -> Stack:
-    """Render the spec and write compose/generated/ (atomically, only what changed)."""
-    resolved = resolve_stack(spec, environment(workspace.env_file))
-    rendered = render_stack(resolved, workspace)
+RENDER_RECORD = ".render.json"
+GPU_FLAGS = {"gpus": "--gpus/GPUS", "gpu_ids": "--gpu-ids/GPU_IDS", "replicas": "--replicas/REPLICAS"}
+
+
+@dataclass(frozen=True)
+class StackSource:
+    """What a render is made of: the stack file, the GPU overrides as given (words) and the engine they apply to."""
+
+    stack_file: Path
+    overrides: dict[str, str] = field(default_factory=dict)
+    engine: str | None = None
+
+    def load(self) -> StackSpec:
+        from taustack.stackfile.load import load_stack
+
+        overrides: dict[str, tuple[Any, str]] = {}
+        for key, word in self.overrides.items():
+            value: Any = int(word) if key == "replicas" and word.strip().lstrip("-").isdigit() else word
+            overrides[key] = (value, GPU_FLAGS[key])
+        return load_stack(self.stack_file, engine_overrides=overrides, engine=self.engine)
+
+    def record(self) -> str:
+        data = {"stack_file": str(self.stack_file.resolve()), "overrides": self.overrides, "engine": self.engine}
+        return json.dumps(data, indent=2) + "\n"
+
+
+def render(source: StackSource, workspace: Workspace, console: Console, only: str | None = None) -> Stack:
+    """Render the spec and write compose/generated/ (atomically, only what changed), and what it was made of."""
+    spec = source.load()
+    rendered = render_in_memory(spec, workspace)
     changed = write_files(workspace.generated_dir, rendered.files)
-    if workspace.default_stack() != stack_file.resolve():
-        write_atomic(workspace.stack_record, f"{stack_file.resolve()}\n")
+    write_if_changed(workspace.generated_dir / RENDER_RECORD, source.record())
+    if workspace.default_stack() != source.stack_file.resolve():
+        write_atomic(workspace.stack_record, f"{source.stack_file.resolve()}\n")
     where = workspace.generated_dir
     if changed:
         for name in changed:
@@ -125,6 +154,59 @@ def render(
     else:
         console.print(f"{where}: up to date")
     return Stack(spec, workspace, rendered, only)
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except OSError:
+        pass
+    write_atomic(path, text)
+
+
+def recorded_source(workspace: Workspace) -> StackSource | None:
+    """What the last render was made of (None before the first render, or from a render older than the record)."""
+    try:
+        data = json.loads((workspace.generated_dir / RENDER_RECORD).read_text(encoding="utf-8"))
+        return StackSource(Path(data["stack_file"]), {str(k): str(v) for k, v in data["overrides"].items()},
+                           data.get("engine"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def last_render(workspace: Workspace, stack_path: Path | None, overrides: dict[str, str], engine: str | None,
+                console: Console) -> Stack:
+    """The stack as rendered last, rendered again in memory: read-only commands write nothing.
+
+    The stack file and overrides of that render are used unless the command names others."""
+    recorded = recorded_source(workspace)
+    if recorded is None and not workspace.compose_file.is_file():
+        where = workspace.from_root(workspace.generated_dir).removeprefix("./")
+        raise TaustackError(f"nothing rendered in {where}: run taustack up")
+    stack_file = (stack_path or (recorded.stack_file if recorded else workspace.default_stack())).resolve()
+    if not overrides and recorded is not None and recorded.stack_file.resolve() == stack_file:
+        source = recorded
+    else:
+        source = StackSource(stack_file, overrides, engine)
+    spec = source.load()
+    rendered = render_in_memory(spec, workspace)
+    if any(read_or_none(workspace.generated_dir / name) != text for name, text in rendered.files.items()):
+        console.print(f"note: {stack_file} (with its overrides) no longer renders to what "
+                      f"{workspace.generated_dir} holds: run taustack up to apply it", markup=False, highlight=False)
+    return Stack(spec, workspace, rendered, engine)
+
+
+def render_in_memory(spec: StackSpec, workspace: Workspace) -> RenderedStack:
+    """Resolve the spec against this host (.env, nvidia-smi, the HF cache), then render it; nothing is written."""
+    return render_stack(resolve_stack(spec, environment(workspace.env_file)), workspace)
+
+
+def read_or_none(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
 
 
 def failing_services(project: ComposeProject, services: list[str]) -> list[str]:
@@ -245,12 +327,5 @@ def warm(stack: Stack, console: Console) -> None:
                 if engine.warm(replica, model):
                     console.print(f"{replica.service}: {model} loaded in {time.monotonic() - started:.1f}s")
 
-
-def stderr_console() -> Console:
-    return Console(file=sys.stderr, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
-
-
-def stdout_console() -> Console:
-    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from taustack.errors import TaustackError
 from taustack.fileio import write_atomic, write_json
 from taustack.training import launch
 from taustack.training.accelerate import DEFAULT_CONFIG, check_accelerate_config, launch_command
@@ -170,7 +171,7 @@ def status(runs_dir: Path, console: Console) -> list[RunRow]:
     """A table of the runs in runs_dir, the running ones from their containers."""
     try:
         containers: dict[str, str] | None = launch.running_runs(launch.docker_client())
-    except TrainingError:
+    except TaustackError:  # no Engine (DockerError) or no SDK: rows say so
         containers = None
     rows = [run_row(run, containers) for run in list_runs(runs_dir)]
     table = Table("run", "state", "steps", "last loss", "started", "model", "dataset", box=None)

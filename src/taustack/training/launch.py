@@ -1,15 +1,22 @@
-"""Run a trainer container through the Docker SDK: GPUs, mounts, labels, logs streamed, exit code surfaced."""
+"""The trainer-specific layer over runtime.docker: a Job (run id, mounts, GPUs) -> the container spec it runs."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from taustack.runtime import docker as runtime_docker
+from taustack.runtime.docker import (
+    ContainerSpec,
+    Volume,
+    containers_with_label,
+    run_container,
+    sdk_image_exists,
+    sdk_options,
+)
 from taustack.training.recipe import TrainingError
 
 RUN_LABEL = "io.taustack.run"
@@ -28,7 +35,7 @@ class Mount:
 
 @dataclass(frozen=True)
 class Job:
-    """Everything a trainer container is started with; container_options() turns it into Docker SDK arguments."""
+    """Everything a trainer container is started with; container_spec() turns it into a ContainerSpec."""
 
     run_id: str
     kind: str  # train | export
@@ -78,97 +85,46 @@ def container_user() -> str | None:
     return None if uid == 0 else f"{uid}:{os.getgid()}"
 
 
+def container_spec(job: Job) -> ContainerSpec:
+    """The trainer's container: its labels, environment, mounts, GPUs, shared memory and ulimits."""
+    return ContainerSpec(
+        image=job.image, command=tuple(job.command), name=job.name,
+        labels={RUN_LABEL: job.run_id, KIND_LABEL: job.kind},
+        environment={"PYTHONUNBUFFERED": "1", "HOME": "/tmp", "HF_HOME": "/cache/huggingface", **job.env},
+        volumes=tuple(Volume(str(m.host), m.container, m.read_only) for m in job.mounts),
+        gpus=job.devices, shm_size=job.shm_size, ipc_host=job.ipc_host,
+        ulimits=(("memlock", -1), ("stack", 67108864)) if job.devices else (),
+        user=job.user, working_dir="/work",
+    )
+
+
 def container_options(job: Job) -> dict[str, Any]:
     """Keyword arguments for `client.containers.run` (pure: unit-tested without Docker)."""
-    from docker.types import DeviceRequest
-
-    options: dict[str, Any] = {
-        "image": job.image,
-        "command": job.command,
-        "name": job.name,
-        "detach": True,
-        "labels": {RUN_LABEL: job.run_id, KIND_LABEL: job.kind},
-        "environment": {"PYTHONUNBUFFERED": "1", "HOME": "/tmp", "HF_HOME": "/cache/huggingface", **job.env},
-        "volumes": {str(m.host): {"bind": m.container, "mode": "ro" if m.read_only else "rw"} for m in job.mounts},
-        "working_dir": "/work",
-    }
-    if job.devices:
-        options["device_requests"] = [DeviceRequest(device_ids=list(job.devices), capabilities=[["gpu"]])]
-    if job.ipc_host:
-        options["ipc_mode"] = "host"
-    elif job.shm_size:
-        options["shm_size"] = job.shm_size
-    if job.devices:
-        options["ulimits"] = [_ulimit("memlock", -1), _ulimit("stack", 67108864)]
-    if job.user:
-        options["user"] = job.user
-    return options
-
-
-def _ulimit(name: str, limit: int) -> Any:
-    from docker.types import Ulimit
-
-    return Ulimit(name=name, soft=limit, hard=limit)
+    return sdk_options(container_spec(job))
 
 
 def docker_client() -> Any:
-    try:
-        import docker
-    except ImportError:  # pragma: no cover - a dependency of taustack
-        raise TrainingError("the docker package is missing: pip install 'docker>=7'") from None
-    try:
-        client = docker.from_env(timeout=300)
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise TrainingError(f"cannot reach the Docker Engine ({exc})") from None
-    return client
+    """The SDK client (a DockerError when the Engine does not answer); patched out by tests."""
+    return runtime_docker.docker_client()
 
 
 def check_image(client: Any, image: str) -> None:
-    import docker
-
-    try:
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
+    if not sdk_image_exists(client, image):
         hint = ("scripts/images.sh builds taustack/trainer:cpu" if image.endswith(":cpu") else
                 "docker build -f docker/trainer.Dockerfile -t " + image + " .")
-        raise TrainingError(f"trainer image {image} not found: {hint}") from None
-
-
-def _decode(chunks: Iterator[bytes]) -> Iterator[str]:
-    for chunk in chunks:
-        yield chunk.decode("utf-8", errors="replace")
+        raise TrainingError(f"trainer image {image} not found: {hint}")
 
 
 def run_job(client: Any, job: Job, out: TextIO = sys.stdout) -> Outcome:
-    """Start the container, stream its logs, wait; Ctrl-C stops it. The container is removed afterwards."""
-    import docker
-
-    try:
-        container = client.containers.run(**container_options(job))
-    except docker.errors.APIError as exc:
-        raise TrainingError(f"cannot start {job.name}: {exc.explanation or exc}") from None
-    try:
-        for text in _decode(container.logs(stream=True, follow=True)):
-            out.write(text)
-            out.flush()
-        status = container.wait()
-        container.reload()
-        state = container.attrs.get("State", {})
-        return Outcome(int(status.get("StatusCode", state.get("ExitCode", 1))), bool(state.get("OOMKilled")))
-    except KeyboardInterrupt:
-        container.stop(timeout=10)
-        return Outcome(130, False, stopped=True)
-    finally:
-        with contextlib.suppress(docker.errors.APIError):
-            container.remove(force=True)
+    """Start the container (its `docker run` line echoed), stream its logs, wait; Ctrl-C stops it. Removed after."""
+    ended = run_container(client, container_spec(job), out)
+    return Outcome(ended.exit_code, ended.oom_killed, ended.stopped)
 
 
 def running_runs(client: Any) -> dict[str, str]:
     """run id -> container state, for trainer containers that still exist."""
     found: dict[str, str] = {}
-    for container in client.containers.list(all=True, filters={"label": f"{KIND_LABEL}=train"}):
-        run_id = container.labels.get(RUN_LABEL)
-        if run_id:
-            found[run_id] = container.status
+    for labels, status in containers_with_label(client, f"{KIND_LABEL}=train"):
+        if labels.get(RUN_LABEL):
+            found[labels[RUN_LABEL]] = status
     return found
