@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import gguf
@@ -11,7 +12,10 @@ from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
 from taustack.gguf.check import check_gguf
-from tests.helpers import run_cli
+from taustack.gguf.writer import serving_template
+from tests.helpers import ROOT, run_cli
+
+TEMPLATE = ROOT / "training" / "chat_templates" / "chatml-tools.jinja"
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +51,22 @@ def test_gguf_carries_the_template_without_generation_markers(tiny: Path) -> Non
     reader = gguf.GGUFReader(str(path))
     field = reader.fields["tokenizer.chat_template"]
     template = bytes(field.parts[field.data[0]]).decode()
-    assert "<tool_call>" in template and "{% generation %}" not in template and "endgeneration" not in template
+    assert "<tool_call>" in template
+    # the template spells its markers `{%- generation -%}`: look for any spelling of the tags, not one it never uses
+    assert not re.search(r"\{%-?\s*(end)?generation\b", template), "a generation marker is left in the GGUF"
+    source = TEMPLATE.read_text(encoding="utf-8")
+    assert source.count("{%- generation -%}") == 1 and source.count("{%- endgeneration -%}") == 1
+    assert template == source.replace("{%- generation -%}", "").replace("{%- endgeneration -%}", "")
     assert len(reader.tensors) == 2 + 1 + 2 * 9
 
 
 def test_existing_model_needs_overwrite(tiny: Path) -> None:
     result = run_cli("model", "tiny", str(tiny))
     assert result.returncode == 1 and "--overwrite" in result.stderr
+
+
+@pytest.mark.parametrize("marker", ["{% generation %}", "{%- generation -%}", "{%generation%}", "{%- endgeneration %}"])
+def test_serving_template_drops_every_spelling_of_the_markers(marker: str) -> None:
+    assert serving_template(f"a{marker}b") == "ab"
+    kept = "{%- if add_generation_prompt -%} generation markers {{ x }}"
+    assert serving_template(kept) == kept

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -16,9 +14,10 @@ import pytest
 
 from taustack.errors import TaustackError
 from taustack.loadgen.prompts import load_episodes
-from tests.helpers import AIRLINE_RESULTS, ROOT, run_cli
+from tests.helpers import AIRLINE_RESULTS, ROOT, run_cli, start_server, stop_server
 
 TAU2 = AIRLINE_RESULTS
+FAKE_OLLAMA = ROOT / "tests" / "fakes" / "ollama" / "fake_ollama.py"
 
 
 @pytest.fixture(scope="module")
@@ -26,20 +25,12 @@ def fake_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{port}", "OLLAMA_MODELS": str(tmp_path_factory.mktemp("models")),
+    env = {"OLLAMA_HOST": f"127.0.0.1:{port}", "OLLAMA_MODELS": str(tmp_path_factory.mktemp("models")),
            "FAKE_PRELOADED_MODELS": "qwen2.5:0.5b", "FAKE_TOKEN_DELAY_MS": "2", "FAKE_TOKENS": "5"}
-    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fakes" / "ollama" / "fake_ollama.py")], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{url}/api/version", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    server = start_server([sys.executable, str(FAKE_OLLAMA)], f"{url}/api/version", timeout_s=10, env=env)
     yield url
-    server.terminate()
-    server.wait(timeout=10)
+    stop_server(server)
 
 
 def bench(*args: str) -> tuple[int, list[dict[str, object]], str]:
