@@ -8,6 +8,8 @@
     (e) a replica's engine crashing under load: errors seen by clients, time until it serves again
     (f) 1,000 concurrent streams through nginx: errors
     (s) `taustack status` on 8 replicas: seconds, whole process
+    (t) start-up: `taustack --help` and `taustack dataset make --help`, CPU seconds of the whole process, beside a
+        bare `python -c pass` (no Docker needed)
 
 Each scenario starts its own stack with `taustack up` (project taustack-bench, ports 31434+), measures with
 `taustack bench` (side by side where there is a baseline), prints one line per number, and checks loose bounds
@@ -22,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -238,12 +241,38 @@ def thousand_streams() -> None:
         check(summary["errors"] <= 10, f"(f) {summary['errors']} of 1000 streams failed")
 
 
+def cpu_seconds(argv: list[str]) -> float:
+    """User + system CPU of one whole process (and its children), as /usr/bin/time would report it."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(argv, check=True, capture_output=True, cwd=ROOT)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def startup() -> None:
+    """Commands import only what they use: CPU of `--help`, median of 5, against Python's own start."""
+    cli = str(Path(sys.executable).with_name("taustack"))
+    commands = {"python -c pass": [sys.executable, "-c", "pass"], "taustack --help": [cli, "--help"],
+                "taustack dataset make --help": [cli, "dataset", "make", "--help"]}
+    medians = {}
+    for label, argv in commands.items():
+        samples = sorted(cpu_seconds(argv) for _ in range(5))
+        medians[label] = samples[2]
+        print(f"(t) {label}: median {samples[2]:.3f} s CPU (min {samples[0]:.3f}, max {samples[-1]:.3f})")
+    for label in ("taustack --help", "taustack dataset make --help"):
+        check(medians[label] <= 0.25, f"(t) {label} took {medians[label]:.3f} s CPU (target 0.25)")
+
+
 def main() -> int:
+    if sys.argv[1:] == ["t"]:  # start-up alone needs no images
+        startup()
+        return 1 if failures else 0
     subprocess.run(["docker", "build", "-q", "--build-arg", "BASE_IMAGE=taustack/python:bookworm", "-t", FAKE,
                     "-f", str(ROOT / "tests" / "fakes" / "ollama" / "Dockerfile"), str(ROOT / "tests" / "fakes")],
                    check=True, capture_output=True)
     scenarios = {"a": nginx_overhead, "b": least_conn_vs_round_robin, "c": session_affinity_vs_least_conn,
-                 "d": replica_scaling, "e": crash_under_load, "f": thousand_streams, "s": status_speed}
+                 "d": replica_scaling, "e": crash_under_load, "f": thousand_streams, "s": status_speed,
+                 "t": startup}
     chosen = sys.argv[1:] or list(scenarios)
     unknown = [name for name in chosen if name not in scenarios]
     if unknown:
