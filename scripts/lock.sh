@@ -63,6 +63,7 @@ else
 fi
 compile "$R/trainer.txt" --only-binary :all: "${torch_src[@]}" --no-emit-package torch pyproject.toml "$R/trainer.in"
 echo "$torch_pin" > "$tmp/trainer-torch.in"
+rm -f "$R/trainer-torch.txt"
 compile "$R/trainer-torch.txt" --no-deps --only-binary :all: "${torch_src[@]}" "$tmp/trainer-torch.in"
 if ! grep -q -- --hash "$R/trainer-torch.txt"; then  # uv hashes no find-links file here: hash the local wheel
   wheel=$(ls "$find_links"/torch-"${torch_pin#torch==}"-cp311-*x86_64.whl | head -1)
