@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from taustack.spec_types import EnvName, ImageRef, ModelName, Port, ReplicaGroupSpec
+from taustack.versions import VLLM_VERSION
 
-VLLM_VERSION = "0.11.0"
 # The parsers the pinned vLLM knows (`vllm serve --help` of 0.11.0): names outside these lists are refused.
 TOOL_CALL_PARSERS = (
     "deepseek_v3", "deepseek_v31", "glm45", "granite", "granite-20b-fc", "hermes", "hunyuan_a13b", "internlm",
