@@ -1,8 +1,8 @@
 """The one place for versions that are not Python packages: engine images, and the tags of the images taustack builds.
 
 Python packages are pinned in requirements/*.in (hash-pinned locks: scripts/lock.sh). Shell scripts read this file
-with a one-line parse (`sed -n 's/^NAME = "\\([^"]*\\)".*/\\1/p'`), so every value is a plain string literal on one line;
-tests/unit/test_versions.py checks that compose files, Dockerfiles, scripts, README and spec defaults agree.
+with a one-line parse (`sed -n 's/^NAME = "\\([^"]*\\)".*/\\1/p'`), so every value is a string literal on one
+line; tests/unit/test_versions.py checks that compose files, Dockerfiles, scripts, README and spec defaults agree.
 """
 
 # vLLM: the engine image of the vllm: section, compose/vllm.yaml and the multi-node plan; its parsers are checked
