@@ -32,7 +32,7 @@ help:
 
 # Every dependency hash-checked from the lock (scripts/lock.sh makes it; pip and setuptools included), then taustack
 # itself, editable, with --no-deps: pip refuses hashes for an editable install, and a hashed -c constraints file
-# makes pip (23.x to 25.x) demand hashes of the unpinned top-level requirement too.
+# makes pip (23.0 to 26.0) demand hashes of the unpinned top-level requirement too.
 $(VENV)/.installed: pyproject.toml requirements/host.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --require-hashes --only-binary :all: -r requirements/host.txt
