@@ -29,7 +29,8 @@ RUN python3 -m venv --system-site-packages /opt/venv && touch /opt/torch-constra
         -r /tmp/requirements/trainer-torch.txt; \
     else echo "trainer.Dockerfile: no torch in ${BASE_IMAGE}, no wheel in build/trainer-wheels/, no TORCH_INDEX_URL" >&2; \
       exit 1; fi \
- && /opt/venv/bin/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > /opt/torch-constraint.txt \
+ && /opt/venv/bin/python -c "import importlib.metadata as m; print('torch==' + m.version('torch').split('+')[0])" \
+      > /opt/torch-constraint.txt \
  && rm -rf /tmp/wheels
 # everything else, torch's own dependencies included; torch itself is already there
 RUN /opt/venv/bin/pip install -q --require-hashes --only-binary :all: -r /tmp/requirements/trainer.txt
