@@ -36,8 +36,15 @@ RUN python3 -m venv --system-site-packages /opt/venv && touch /opt/torch-constra
 RUN /opt/venv/bin/pip install -q --require-hashes --only-binary :all: -r /tmp/requirements/trainer.txt
 # llama.cpp's convert_hf_to_gguf.py (with its conversion/ package and gguf-py), from the same llama-cpp-python
 # release as the llama.cpp engine image, for `taustack train export --gguf` of architectures beyond Llama
-RUN /opt/venv/bin/pip download -q --no-deps --no-binary :all: --require-hashes \
-      -r /tmp/requirements/llamacpp-sdist.txt -d /tmp \
+# (fetched and checked against the sha256 of llamacpp-sdist.txt directly: `pip download` of an sdist would build
+# its metadata in an isolated environment, installing scikit-build-core from sdists, unhashed)
+RUN /opt/venv/bin/python -c "import hashlib, re, urllib.request as u; \
+lock = open('/tmp/requirements/llamacpp-sdist.txt').read(); \
+version, sha = re.search(r'^llama-cpp-python==(\S+) \\\\\s+--hash=sha256:(\w+)', lock, re.M).groups(); \
+page = u.urlopen('https://pypi.org/simple/llama-cpp-python/').read().decode(); \
+url = re.search(r'href=\"([^\"]*llama_cpp_python-' + re.escape(version) + r'\.tar\.gz)[#\"]', page).group(1); \
+data = u.urlopen(url).read(); assert hashlib.sha256(data).hexdigest() == sha, 'llama-cpp-python sdist: hash mismatch'; \
+open('/tmp/llama_cpp_python-' + version + '.tar.gz', 'wb').write(data)" \
  && mkdir -p /tmp/sdist /opt/llama.cpp && tar -xzf /tmp/llama_cpp_python-*.tar.gz -C /tmp/sdist \
  && cd /tmp/sdist/llama_cpp_python-*/vendor/llama.cpp \
  && cp -r convert_hf_to_gguf.py conversion gguf-py /opt/llama.cpp/ && cd / && rm -rf /tmp/sdist /tmp/llama_cpp_python-*.tar.gz
