@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 DEMO_STACK ?= serving/demo.yaml
 UP_STACK = --stack $(or $(STACK),serving/stack.yaml)
 
-.PHONY: help setup docker images images-offline images-test demo test test-unit bench lint render up up-ollama \
+.PHONY: help setup docker images images-offline images-test lock demo test test-unit bench lint render up up-ollama \
         up-llamacpp up-vllm up-gateway up-monitoring down status pull clean \
         train-sft train-status
 
@@ -27,12 +27,16 @@ help:
 	@echo "make status | down    a row per replica | stop everything"
 	@echo "make train-sft RECIPE=training/sft.yaml GPU_IDS=0,1   SFT with LoRA in the trainer container (GPUS=cpu)"
 	@echo "make images-offline   build base images from Debian packages (no registry needed)"
+	@echo "make lock             regenerate the hash-pinned locks (requirements/*.txt) from requirements/*.in"
 	@echo "make docker           install Docker Engine + Compose (Debian/Ubuntu, as root)"
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency hash-checked from the lock (scripts/lock.sh makes it; pip and setuptools included), then taustack
+# itself, editable, with --no-deps: pip refuses hashes for an editable install, and a hashed -c constraints file
+# makes pip (23.0 to 26.0) demand hashes of the unpinned top-level requirement too.
+$(VENV)/.installed: pyproject.toml requirements/host.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q --require-hashes --only-binary :all: -r requirements/host.txt
+	$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
 setup: $(VENV)/.installed
@@ -44,6 +48,10 @@ docker:
 
 images-offline:
 	scripts/images-offline.sh
+
+# requirements/*.txt: the hash-pinned locks of every install target, from requirements/*.in
+lock:
+	scripts/lock.sh
 
 # Every image taustack builds itself (base images, the llama.cpp engine; WITH_TRAINER=1: the CPU trainer too);
 # none needs a registry.

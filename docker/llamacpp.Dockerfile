@@ -4,17 +4,20 @@
 #   llama-server                    the native server: parallel slots, per-slot prompt cache, /metrics, --jinja tools
 #   python3 -m llama_cpp.server     llama-cpp-python's server on the same libraries (grammar-forced tool_choice)
 # The build is portable (GGML_NATIVE=OFF: no -march=native), and Docker's layer cache keeps the compiled
-# result between builds: only a change of LLAMA_CPP_PYTHON_VERSION or BASE_IMAGE compiles again (~5-10 min, 2 cores).
+# result between builds: only a change of requirements/llamacpp-sdist.txt or BASE_IMAGE compiles again (~5-10 min,
+# 2 cores). Versions: requirements/llamacpp.in. The sdist is downloaded hash-checked (llamacpp-sdist.txt); its
+# runtime deps and its build backend (scikit-build-core) come hash-checked from llamacpp.txt, and the package is
+# then built with --no-build-isolation (an isolated build would fetch its backend unpinned) and --no-deps.
 #
-#   docker build -f docker/llamacpp.Dockerfile -t taustack/llamacpp:0.3.36 docker
+#   docker build -f docker/llamacpp.Dockerfile -t taustack/llamacpp:0.3.36 .
 ARG BASE_IMAGE=taustack/python:bookworm
 
 FROM ${BASE_IMAGE} AS build
-ARG LLAMA_CPP_PYTHON_VERSION=0.3.36
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends build-essential cmake git python3-dev >/dev/null \
  && rm -rf /var/lib/apt/lists/*
-RUN pip download -q --no-deps --no-binary llama-cpp-python "llama-cpp-python==${LLAMA_CPP_PYTHON_VERSION}" -d /src \
+COPY requirements/llamacpp-sdist.txt /tmp/requirements/
+RUN pip download -q --no-deps --no-binary :all: --require-hashes -r /tmp/requirements/llamacpp-sdist.txt -d /src \
  && tar -xzf /src/llama_cpp_python-*.tar.gz -C /src && rm /src/*.tar.gz && mv /src/llama_cpp_python-* /src/llama-cpp-python
 RUN cmake -S /src/llama-cpp-python/vendor/llama.cpp -B /build -DCMAKE_BUILD_TYPE=Release \
       -DGGML_NATIVE=OFF -DBUILD_SHARED_LIBS=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
@@ -25,9 +28,11 @@ RUN cmake -S /src/llama-cpp-python/vendor/llama.cpp -B /build -DCMAKE_BUILD_TYPE
  && cp /build/bin/llama-server /opt/llama/bin/ \
  && cp -a /build/bin/*.so* /opt/llama/lib/
 # the Python package without its own compile: it loads the libraries built above
+COPY requirements/llamacpp.txt /tmp/requirements/
 RUN python3 -m venv /opt/venv \
- && CMAKE_ARGS="-DLLAMA_BUILD=OFF" /opt/venv/bin/pip install -q "/src/llama-cpp-python[server]" \
- && rm -rf /root/.cache
+ && /opt/venv/bin/pip install -q --require-hashes --only-binary :all: -r /tmp/requirements/llamacpp.txt \
+ && CMAKE_ARGS="-DLLAMA_BUILD=OFF" /opt/venv/bin/pip install -q --no-deps --no-build-isolation /src/llama-cpp-python \
+ && /opt/venv/bin/pip check && rm -rf /root/.cache
 
 FROM ${BASE_IMAGE}
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libgomp1 curl >/dev/null \

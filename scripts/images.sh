@@ -5,32 +5,37 @@
 #   taustack/gateway:1.106.2                   -> docker/gateway.Dockerfile (litellm[proxy] pinned)
 #   taustack/trainer:cpu (WITH_TRAINER=1 only) -> docker/trainer.Dockerfile on the Debian Python base, CPU torch from
 #                                                 pip's find-links folder when it holds the wheel, else TORCH_INDEX_URL
+# Every pip install in them is hash-checked from requirements/*.txt (scripts/lock.sh); the image tags come from
+# src/taustack/versions.py. Build context: the checkout (the Dockerfiles COPY the locks from requirements/).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 export DOCKER_BUILDKIT=0
-LLAMACPP_IMAGE=${LLAMACPP_IMAGE:-taustack/llamacpp:0.3.36}
-GATEWAY_IMAGE=${GATEWAY_IMAGE:-taustack/gateway:1.106.2}
-TRAINER_IMAGE=${TRAINER_IMAGE:-taustack/trainer:cpu}
-TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+version() { sed -n "s/^$1 = \"\([^\"]*\)\".*/\1/p" "$HERE/src/taustack/versions.py"; }
+LLAMACPP_IMAGE=${LLAMACPP_IMAGE:-$(version LLAMACPP_IMAGE)}
+GATEWAY_IMAGE=${GATEWAY_IMAGE:-$(version GATEWAY_IMAGE)}
+CONTROLLER_IMAGE=$(version CONTROLLER_IMAGE)
+TRAINER_IMAGE=${TRAINER_IMAGE:-$(version TRAINER_CPU_IMAGE)}
+# torch's version (and the hash pip checks) is the one in the lock
+TORCH_VERSION=$(sed -n 's/^torch==\([^ ]*\).*/\1/p' "$HERE/requirements/trainer-torch.txt")
 TORCH_INDEX_URL=${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}
 "$HERE/scripts/images-offline.sh" --prefer-registry
 if docker image inspect "$LLAMACPP_IMAGE" >/dev/null 2>&1 && [ "${1:-}" != "--rebuild" ]; then
   echo "[images] present: $LLAMACPP_IMAGE" >&2
 else
   echo "[images] building $LLAMACPP_IMAGE (compiles llama.cpp the first time: 5-10 minutes on 2 cores)" >&2
-  docker build -f "$HERE/docker/llamacpp.Dockerfile" -t "$LLAMACPP_IMAGE" "$HERE/docker"
+  docker build -f "$HERE/docker/llamacpp.Dockerfile" -t "$LLAMACPP_IMAGE" "$HERE"
 fi
 if docker image inspect "$GATEWAY_IMAGE" >/dev/null 2>&1 && [ "${1:-}" != "--rebuild" ]; then
   echo "[images] present: $GATEWAY_IMAGE" >&2
 else
   echo "[images] building $GATEWAY_IMAGE (pip install litellm[proxy]: about 2 minutes)" >&2
-  docker build -f "$HERE/docker/gateway.Dockerfile" -t "$GATEWAY_IMAGE" "$HERE/docker"
+  docker build -f "$HERE/docker/gateway.Dockerfile" -t "$GATEWAY_IMAGE" "$HERE"
 fi
 for pair in "taustack/prometheus:bookworm=docker/prometheus.Dockerfile=docker" \
-            "taustack/controller:0.1.0=docker/controller.Dockerfile=."; do
+            "$CONTROLLER_IMAGE=docker/controller.Dockerfile=."; do
   image=${pair%%=*}; rest=${pair#*=}; dockerfile=${rest%%=*}; context=${rest#*=}
   # the controller image holds this checkout's code: always built (Docker's cache makes an unchanged one instant)
-  if [ "$image" != taustack/controller:0.1.0 ] && docker image inspect "$image" >/dev/null 2>&1 \
+  if [ "$image" != "$CONTROLLER_IMAGE" ] && docker image inspect "$image" >/dev/null 2>&1 \
      && [ "${1:-}" != "--rebuild" ]; then
     echo "[images] present: $image" >&2
   else
@@ -47,13 +52,14 @@ fi
 wheels="$HERE/build/trainer-wheels"
 rm -rf "$wheels" && mkdir -p "$wheels"
 find_links=${PIP_FIND_LINKS:-$(python3 -m pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\\([^' ]*\\).*/\\1/p" | head -1)}
-wheel=$(ls "${find_links:-/nonexistent}"/torch-"$TORCH_VERSION"+cpu-cp311-*x86_64.whl 2>/dev/null | head -1 || true)
+wheel=$(ls "${find_links:-/nonexistent}"/torch-"$TORCH_VERSION"-cp311-*x86_64.whl 2>/dev/null | head -1 || true)
 if [ -n "$wheel" ]; then
   ln "$wheel" "$wheels/" 2>/dev/null || cp -p "$wheel" "$wheels/"
   echo "[images] building $TRAINER_IMAGE (torch from $wheel; first build: pip installs TRL & co, 2-3 minutes)" >&2
 else
   echo "[images] building $TRAINER_IMAGE (torch $TORCH_VERSION from $TORCH_INDEX_URL; first build: several minutes)" >&2
 fi
+# the wheel folder goes once the build is done, so that it is not in the next build's context (the checkout)
+trap 'rm -rf "$wheels"' EXIT
 docker build -q -f "$HERE/docker/trainer.Dockerfile" --build-arg BASE_IMAGE=taustack/python:bookworm \
-  --build-arg TORCH_VERSION="$TORCH_VERSION" --build-arg TORCH_INDEX_URL="$TORCH_INDEX_URL" \
-  -t "$TRAINER_IMAGE" "$HERE" >/dev/null
+  --build-arg TORCH_INDEX_URL="$TORCH_INDEX_URL" -t "$TRAINER_IMAGE" "$HERE" >/dev/null

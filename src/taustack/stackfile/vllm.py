@@ -11,8 +11,8 @@ from taustack.errors import SpecError
 from taustack.planner.layout import layout_problem, shape_from_config
 from taustack.stackfile.base import EnvName, ImageRef, ModelName, Port, ReplicaGroupSpec
 from taustack.stackfile.gpus import PlacementError
+from taustack.versions import VLLM_VERSION
 
-VLLM_VERSION = "0.11.0"
 # The parsers the pinned vLLM knows (`vllm serve --help` of 0.11.0): names outside these lists are refused.
 TOOL_CALL_PARSERS = (
     "deepseek_v3", "deepseek_v31", "glm45", "granite", "granite-20b-fc", "hermes", "hunyuan_a13b", "internlm",
