@@ -98,24 +98,24 @@ def stub_git_revision(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setattr(module, "git_revision", git_revision)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def hermetic_module(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Module-scoped so module fixtures (a fake server, `model tiny`) start hermetic too."""
+def hermetic_scope(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The body of both hermetic fixtures: unit and golden tests only (docker tests use the real machine)."""
     if not is_hermetic(Path(str(request.path))):
         yield
         return
     with pytest.MonkeyPatch.context() as monkeypatch:
         make_hermetic(monkeypatch, tmp_path_factory.mktemp("hermetic"))
         yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hermetic_module(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module-scoped so module fixtures (a fake server, `model tiny`) start hermetic too."""
+    yield from hermetic_scope(request, tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)
 def hermetic(request: pytest.FixtureRequest, hermetic_module: None, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[None]:
     """Each unit or golden test gets its own empty HF cache and .env (what one test writes, the next never sees)."""
-    if not is_hermetic(Path(str(request.path))):
-        yield
-        return
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        make_hermetic(monkeypatch, tmp_path_factory.mktemp("hermetic"))
-        yield
+    yield from hermetic_scope(request, tmp_path_factory)

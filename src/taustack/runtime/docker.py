@@ -183,7 +183,9 @@ def recent_log_lines(project: ComposeProject, services: Sequence[str], since: st
 
 @dataclass(frozen=True)
 class Volume:
-    host: str
+    """A host path (or volume name) mounted into a container."""
+
+    host: str | Path
     container: str
     read_only: bool = True
 
@@ -244,7 +246,7 @@ def sdk_options(spec: ContainerSpec) -> dict[str, Any]:
     options: dict[str, Any] = {
         "image": spec.image, "command": list(spec.command), "name": spec.name, "detach": True,
         "labels": dict(spec.labels), "environment": dict(spec.environment),
-        "volumes": {v.host: {"bind": v.container, "mode": "ro" if v.read_only else "rw"} for v in spec.volumes},
+        "volumes": {str(v.host): {"bind": v.container, "mode": "ro" if v.read_only else "rw"} for v in spec.volumes},
     }
     if spec.working_dir:
         options["working_dir"] = spec.working_dir

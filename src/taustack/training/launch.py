@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
 from taustack.runtime import docker as runtime_docker
@@ -26,11 +25,7 @@ PASSED_ENV = ("HF_HUB_OFFLINE", "HF_TOKEN", "HF_ENDPOINT", "TRANSFORMERS_OFFLINE
 OOM_EXIT = 137
 
 
-@dataclass(frozen=True)
-class Mount:
-    host: Path
-    container: str
-    read_only: bool = True
+Mount = Volume  # a host path mounted into the trainer's container
 
 
 @dataclass(frozen=True)
@@ -91,7 +86,7 @@ def container_spec(job: Job) -> ContainerSpec:
         image=job.image, command=tuple(job.command), name=job.name,
         labels={RUN_LABEL: job.run_id, KIND_LABEL: job.kind},
         environment={"PYTHONUNBUFFERED": "1", "HOME": "/tmp", "HF_HOME": "/cache/huggingface", **job.env},
-        volumes=tuple(Volume(str(m.host), m.container, m.read_only) for m in job.mounts),
+        volumes=tuple(job.mounts),
         gpus=job.devices, shm_size=job.shm_size, ipc_host=job.ipc_host,
         ulimits=(("memlock", -1), ("stack", 67108864)) if job.devices else (),
         user=job.user, working_dir="/work",
