@@ -100,7 +100,9 @@ def test_streaming_through_the_gateway_is_unbuffered(gateway_stack: RunningStack
         if chunk.choices and chunk.choices[0].delta.content:
             arrivals.append(time.perf_counter() - started)
     assert len(arrivals) >= 6, arrivals
-    assert arrivals[-1] - arrivals[0] > 0.3, arrivals
+    # 7 gaps of 60 ms: 0.42 s when nothing buffers, about 0 when the gateway buffers the stream; on a loaded 2-core
+    # machine the first chunks can bunch up (one CI run: 3 within 1 ms, 0.26 s in all), so the bound is half of it
+    assert arrivals[-1] - arrivals[0] > 0.2, arrivals
 
 
 @pytest.mark.parametrize("model", ["qwen", "tiny"])
