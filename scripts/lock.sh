@@ -72,6 +72,9 @@ if ! grep -q -- --hash "$R/trainer-torch.txt"; then  # uv hashes no find-links f
 fi
 
 compile "$R/host.txt" --only-binary :all: --extra dev pyproject.toml "$R/host.in"
+# make setup-eval: the host venv plus tau2's imports (eval.txt), then tau2 alone with --no-deps (eval-tau2.txt)
+compile "$R/eval.txt" --only-binary :all: --extra dev pyproject.toml "$R/eval.in"
+compile "$R/eval-tau2.txt" --no-deps --only-binary :all: "$R/eval-tau2.in"
 # the temporary *.in of the single-file locks are named by path in their "via" lines: name the one place instead
 sed -i "s|# via -r $tmp/llamacpp-sdist.in|# via requirements/llamacpp.in|" "$R/llamacpp-sdist.txt"
 sed -i "s|# via -r $tmp/trainer-torch.in|# via requirements/trainer.in|" "$R/trainer-torch.txt"
