@@ -33,18 +33,31 @@ def task_pass_hat_k(trials: Sequence[int], successes: Sequence[int], k: int) -> 
 
 def bootstrap_means_from_counts(counts: NDArray[np.int64], support: Floats, draws: int,
                                 rng: np.random.Generator) -> Floats:
-    """Bootstrap means of tasks whose values lie in `support`: counts (..., m) tasks per value -> (draws, ...).
+    """Bootstrap means of tasks whose values lie in `support`: counts (..., m) tasks per value -> (draws, ...);
+    a support of shape (m, s) gives s statistics from the same resamples -> (draws, ..., s).
 
     Resampling n tasks with replacement draws the counts from Multinomial(n, counts/n), so this equals index
-    resampling in distribution, at a cost of m (distinct values) instead of n per draw.
+    resampling in distribution; the multinomial is drawn as a chain of binomials, vectorised over draws.
     """
     counts = np.asarray(counts, dtype=np.int64)
     n = counts.sum(axis=-1)
     if np.any(n <= 0):
         raise ValueError("every sample needs at least one task")
-    pvals = counts / n[..., None]
-    sampled = rng.multinomial(n, pvals, size=(draws, *counts.shape[:-1]))
-    return np.asarray((sampled @ support) / n, dtype=np.float64)
+    shape = (draws, *counts.shape[:-1])
+    remaining = np.broadcast_to(n, shape).astype(np.int64)
+    values = np.asarray(support, dtype=np.float64)
+    columns = values.reshape(values.shape[0], -1)
+    total = np.zeros((*shape, columns.shape[1]), dtype=np.float64)
+    later = n.astype(np.float64)
+    for j in range(counts.shape[-1] - 1):
+        share = np.divide(counts[..., j], later, out=np.zeros(counts.shape[:-1]), where=later > 0)
+        taken = rng.binomial(remaining, np.clip(share, 0.0, 1.0))
+        total += taken[..., None] * columns[j]
+        remaining = remaining - taken
+        later = later - counts[..., j]
+    total += remaining[..., None] * columns[-1]
+    means = total / np.asarray(n, dtype=np.float64)[..., None]
+    return np.asarray(means if values.ndim > 1 else means[..., 0], dtype=np.float64)
 
 
 def _stratum_means(values: Floats, draws: int, rng: np.random.Generator) -> Floats:
