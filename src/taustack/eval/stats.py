@@ -1,0 +1,147 @@
+"""All of taustack's evaluation statistics, pure numpy and seeded: pass^k, cluster bootstrap intervals, clustered
+standard errors, exact McNemar, a sign-flip permutation test and the minimum detectable effect.
+
+The unit is the task (a cluster of trials, Miller arXiv 2411.00640): every interval resamples tasks, never
+simulations. None means "not estimable" (one task, or a statistic the trials cannot support).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+LEVEL = 0.95
+MDE_FACTOR = 2.8  # z(0.975) + z(0.80): the paired difference detectable with 80% power at a two-sided 5% level
+EXACT_SIGN_FLIP_MAX = 16  # at most 2**16 sign patterns enumerated; beyond, random draws
+Floats = NDArray[np.float64]
+
+
+def pass_hat_k(n: int, c: int, k: int) -> float:
+    """C(c,k)/C(n,k): the chance that k trials drawn without replacement from n all succeed (tau2's pass^k)."""
+    if k > n:
+        raise ValueError(f"k={k} is more than the {n} trials")
+    return math.comb(c, k) / math.comb(n, k)
+
+
+def task_pass_hat_k(trials: Sequence[int], successes: Sequence[int], k: int) -> list[float | None]:
+    """Per-task pass^k; None for a task with fewer than k trials (not estimable)."""
+    return [pass_hat_k(n, c, k) if n >= k else None for n, c in zip(trials, successes, strict=True)]
+
+
+def bootstrap_means_from_counts(counts: NDArray[np.int64], support: Floats, draws: int,
+                                rng: np.random.Generator) -> Floats:
+    """Bootstrap means of tasks whose values lie in `support`: counts (..., m) tasks per value -> (draws, ...);
+    a support of shape (m, s) gives s statistics from the same resamples -> (draws, ..., s).
+
+    Resampling n tasks with replacement draws the counts from Multinomial(n, counts/n), so this equals index
+    resampling in distribution; the multinomial is drawn as a chain of binomials, vectorised over draws.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    n = counts.sum(axis=-1)
+    if np.any(n <= 0):
+        raise ValueError("every sample needs at least one task")
+    shape = (draws, *counts.shape[:-1])
+    remaining = np.broadcast_to(n, shape).astype(np.int64)
+    values = np.asarray(support, dtype=np.float64)
+    columns = values.reshape(values.shape[0], -1)
+    total = np.zeros((*shape, columns.shape[1]), dtype=np.float64)
+    later = n.astype(np.float64)
+    for j in range(counts.shape[-1] - 1):
+        share = np.divide(counts[..., j], later, out=np.zeros(counts.shape[:-1]), where=later > 0)
+        taken = rng.binomial(remaining, np.clip(share, 0.0, 1.0))
+        total += taken[..., None] * columns[j]
+        remaining = remaining - taken
+        later = later - counts[..., j]
+    total += remaining[..., None] * columns[-1]
+    means = total / np.asarray(n, dtype=np.float64)[..., None]
+    return np.asarray(means if values.ndim > 1 else means[..., 0], dtype=np.float64)
+
+
+def _stratum_means(values: Floats, draws: int, rng: np.random.Generator) -> Floats:
+    support, counts = np.unique(values, return_counts=True)
+    return bootstrap_means_from_counts(counts, support.astype(np.float64), draws, rng)
+
+
+def bootstrap_distribution(values: Sequence[float], strata: Sequence[str] | None, draws: int,
+                           seed: int) -> Floats:
+    """Cluster bootstrap of the mean over tasks; with strata, tasks are resampled within each stratum (domain)
+    and combined weighted by the stratum's task count, i.e. the mean over all tasks pooled, as tau2 averages."""
+    rng = np.random.default_rng(seed)
+    array = np.asarray(values, dtype=np.float64)
+    labels = np.asarray(strata if strata is not None else [""] * len(array))
+    total = np.zeros(draws, dtype=np.float64)
+    for label in sorted(set(labels.tolist())):
+        part = array[labels == label]
+        total += _stratum_means(part, draws, rng) * len(part)
+    return total / len(array)
+
+
+def percentile_interval(distribution: Floats, level: float = LEVEL) -> tuple[float, float]:
+    """The percentile interval of a bootstrap distribution."""
+    tail = (1 - level) / 2
+    low, high = np.quantile(distribution, [tail, 1 - tail], axis=0)
+    return float(low), float(high)
+
+
+def bootstrap_ci(values: Sequence[float], strata: Sequence[str] | None = None, draws: int = 2000, seed: int = 0,
+                 level: float = LEVEL) -> tuple[float, float] | None:
+    """95% percentile cluster-bootstrap interval of the mean of per-task values; None with fewer than 2 tasks."""
+    if len(values) < 2:
+        return None
+    return percentile_interval(bootstrap_distribution(values, strata, draws, seed), level)
+
+
+def clustered_se(values: Sequence[float], strata: Sequence[str] | None = None) -> float | None:
+    """Standard error of the mean with the task as the cluster: sd(per-task values, ddof=1)/sqrt(n), combined
+    over strata as sqrt(sum (n_d/N)^2 SE_d^2); None where a stratum has fewer than 2 tasks."""
+    array = np.asarray(values, dtype=np.float64)
+    labels = np.asarray(strata if strata is not None else [""] * len(array))
+    variance = 0.0
+    for label in set(labels.tolist()):
+        part = array[labels == label]
+        if len(part) < 2:
+            return None
+        variance += (len(part) / len(array)) ** 2 * float(np.var(part, ddof=1)) / len(part)
+    return math.sqrt(variance) if len(array) else None
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Exact two-sided McNemar test: p = min(1, 2 P(X <= min(b, c))), X ~ Binomial(b + c, 1/2); 1 when b+c=0."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def sign_flip_p(differences: Sequence[float], draws: int = 10000, seed: int = 0) -> float:
+    """Two-sided sign-flip permutation test of mean(d) = 0 over per-task differences: exact enumeration when at
+    most EXACT_SIGN_FLIP_MAX are non-zero, else `draws` random flips with p = (hits + 1)/(draws + 1)."""
+    d = np.asarray([x for x in differences if x != 0], dtype=np.float64)
+    if len(d) == 0:
+        return 1.0
+    observed = abs(d.sum()) - 1e-12
+    if len(d) <= EXACT_SIGN_FLIP_MAX:
+        patterns = ((np.arange(2 ** len(d))[:, None] >> np.arange(len(d))) & 1) * 2 - 1
+        return float(np.mean(np.abs(patterns @ d) >= observed))
+    rng = np.random.default_rng(seed)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=(draws, len(d)))
+    hits = int(np.sum(np.abs(signs @ d) >= observed))
+    return (hits + 1) / (draws + 1)
+
+
+def mde(differences: Sequence[float]) -> float | None:
+    """Minimum detectable effect, 2.8 sd(d, ddof=1)/sqrt(n) (80% power, two-sided 5%); None below 2 tasks."""
+    if len(differences) < 2:
+        return None
+    return MDE_FACTOR * float(np.std(np.asarray(differences, dtype=np.float64), ddof=1)) / math.sqrt(len(differences))
+
+
+def flips(outcomes: Sequence[bool]) -> int | None:
+    """Adjacent changes of outcome between consecutive trials (in trial order); None with one trial."""
+    if len(outcomes) < 2:
+        return None
+    return sum(1 for a, b in zip(outcomes, outcomes[1:]) if a != b)
