@@ -8,6 +8,7 @@ kept, the missing (task, trial) pairs run with the seeds tau2 gives those trials
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import signal
 import subprocess
@@ -221,9 +222,10 @@ def finish(run_dir: RunDir, manifest: Manifest, keys: dict[str, str], codes: dic
     for cell in manifest.cells:
         final_ids = {sim_id for sim_id, _ in latest_by_pair(read_lines(run_dir.journal(cell))[0]).values()}
         for line in read_lines(run_dir.cell_errors(cell))[0]:
-            if any(f'"simulation_id":"{sim_id}"' in line for sim_id in final_ids):
+            error = json.loads(line)
+            if str(error.get("simulation_id")) in final_ids:
                 lines.append(line)
-                infra += '"kind":"infrastructure"' in line
+                infra += error.get("kind") == "infrastructure"
     write_atomic(run_dir.errors_file, "".join(line + "\n" for line in lines))
     check_no_keys(run_dir.path, list(keys.values()))
     failed = [cell_id for cell_id, code in (codes or {}).items() if code not in (0, EXIT_INFRA)]

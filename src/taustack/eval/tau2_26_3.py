@@ -22,9 +22,13 @@ COST_NOISE = "Skipping cost calculation"
 
 
 def quiet_imports() -> None:
-    """No network at import (litellm's cost map), no .env search noise: set before tau2 is imported."""
+    """No network at import (litellm's cost map) and only tau2's warnings: set before tau2 is imported."""
+    from loguru import logger
+
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("LITELLM_LOG", "ERROR")
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR")
 
 
 def installed_version() -> str:
@@ -130,7 +134,8 @@ def results_json(info: Any, tasks: Sequence[Any], simulation_lines: Sequence[str
 def use_keys_by_base_url(key_variables: Mapping[str, str]) -> None:
     """Each call to an endpoint gets its key from the environment variable named for its base URL.
 
-    Keys never enter tau2's llm_args, which 26.3 writes into the results file."""
+    Keys never enter tau2's llm_args, which 26.3 writes into the results file. Calls also skip litellm 1.106's
+    MCP-gateway check, which imports the `mcp` package (a proxy extra) whenever tools are passed."""
     import tau2.utils.llm_utils as llm_utils
 
     completion: Callable[..., Any] = llm_utils.completion
@@ -140,6 +145,7 @@ def use_keys_by_base_url(key_variables: Mapping[str, str]) -> None:
         variable = key_variables.get(base.rstrip("/"))
         if variable and os.environ.get(variable) and "api_key" not in kwargs:
             kwargs["api_key"] = os.environ[variable]
+        kwargs.setdefault("_skip_mcp_handler", True)
         return completion(*args, **kwargs)
 
     llm_utils.completion = completion_with_key
