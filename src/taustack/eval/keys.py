@@ -17,7 +17,7 @@ def files_holding(folder: Path, secrets: list[str]) -> list[Path]:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         tail = b""
         with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):  # noqa: B023 - read in this loop only
+            for block in iter(lambda: handle.read(1 << 20), b""):
                 window = tail + block
                 if any(n in window for n in needles):
                     found.append(path)

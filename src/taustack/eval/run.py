@@ -88,9 +88,9 @@ def new_run(request: RunRequest, runs_root: Path, workspace: Workspace, parallel
     agent_rows = []
     fingerprints = {}
     for choice, endpoint in zip(request.agent_models, agents, strict=True):
-        print_ = serving.fingerprint(endpoint, spec, workspace.root, token)
-        fingerprints[endpoint.name] = print_
-        model_file = model_file_of(print_, workspace.root)
+        served = serving.fingerprint(endpoint, spec, workspace.root, token)
+        fingerprints[endpoint.name] = served
+        model_file = model_file_of(served, workspace.root)
         agent_rows.append((endpoint, record(endpoint, keys.variable(endpoint), key_source(choice)), model_file))
     user_record = record(user, keys.variable(user), key_source(request.user_model)) if user and request.user_model \
         else None
@@ -128,7 +128,7 @@ def resume_run(run_path: Path, workspace: Workspace, parallel: int, skip_preflig
     """Continue a run directory: the keys come again from the stack or the variables the manifest names."""
     run_dir = RunDir(run_path)
     manifest = run_dir.read_manifest()
-    spec, master_key, _ = serving.load_stack(workspace)
+    _, master_key, _ = serving.load_stack(workspace)
     values: dict[str, str] = {}
     endpoints: list[Endpoint] = []
     for cell in manifest.cells:

@@ -64,21 +64,21 @@ def ollama_digest(port: int, model: str, token: str | None) -> str | None:
 def engine_fingerprint(spec: StackSpec, engine: str, model: str, root: Path, token: str | None) -> dict[str, Any]:
     """One engine section's facts about a model it serves."""
     if engine == "llamacpp" and spec.llamacpp is not None:
-        section = spec.llamacpp
-        path = Path(section.model) if Path(section.model).is_absolute() else root / section.model
-        return {"engine": "llamacpp", "image": section.image, "server": section.server, "model_file": section.model,
-                "sha256": sha256_of(path), "chat_format": section.chat_format, "context_size": section.context_size,
-                "tool_call_parser": "llama-cpp-python grammar" if section.server == "llama-cpp-python" else "jinja"}
+        llama = spec.llamacpp
+        path = Path(llama.model) if Path(llama.model).is_absolute() else root / llama.model
+        return {"engine": "llamacpp", "image": llama.image, "server": llama.server, "model_file": llama.model,
+                "sha256": sha256_of(path), "chat_format": llama.chat_format, "context_size": llama.context_size,
+                "tool_call_parser": "llama-cpp-python grammar" if llama.server == "llama-cpp-python" else "jinja"}
     if engine == "ollama" and spec.ollama is not None:
-        section = spec.ollama
-        return {"engine": "ollama", "image": section.image, "model": model,
-                "digest": ollama_digest(section.port, model, token), "context_size": section.env.context_length,
+        ollama = spec.ollama
+        return {"engine": "ollama", "image": ollama.image, "model": model,
+                "digest": ollama_digest(ollama.port, model, token), "context_size": ollama.env.context_length,
                 "tool_call_parser": "ollama (the model's template)"}
     if engine == "vllm" and spec.vllm is not None:
-        section = spec.vllm
-        return {"engine": "vllm", "image": section.image, "model": section.model, "digest": None,
-                "tool_call_parser": section.tool_call_parser, "reasoning_parser": section.reasoning_parser,
-                "context_size": section.max_model_len, "quantization": section.quantization}
+        vllm = spec.vllm
+        return {"engine": "vllm", "image": vllm.image, "model": vllm.model, "digest": None,
+                "tool_call_parser": vllm.tool_call_parser, "reasoning_parser": vllm.reasoning_parser,
+                "context_size": vllm.max_model_len, "quantization": vllm.quantization}
     return {"engine": engine, "model": model, "note": "an external provider: nothing known of how it serves"}
 
 

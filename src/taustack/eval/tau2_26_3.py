@@ -72,7 +72,7 @@ def load_tasks(domain: str, split: str | None, task_ids: Sequence[str] | None, n
         tasks = [task for task in tasks if LLMSoloAgent.check_valid_task(task)]
     elif mode == "oracle-plan":
         tasks = [task for task in tasks if LLMGTAgent.check_valid_task(task)]
-    return tasks[:num_tasks] if num_tasks is not None else tasks
+    return list(tasks[:num_tasks] if num_tasks is not None else tasks)
 
 
 def task_dict(task: Any) -> dict[str, Any]:
