@@ -54,6 +54,8 @@ def run_options(function: Any) -> Any:
         click.option("--name", default=None, help="the run directory's name (default: from the models and time)"),
         click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("evals"), show_default=True,
                      help="where run directories go"),
+        click.option("--generated-dir", envvar="TAUSTACK_GENERATED_DIR", type=click.Path(path_type=Path),
+                     default=None, help="the stack's rendered files, to find its gateway (default: compose/generated)"),
         click.option("--resume", "resume_path", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",
                      help="continue an interrupted run: only its missing simulations run"),
     ]
@@ -73,7 +75,8 @@ def run(**options: Any) -> None:
     from taustack.workspace import Workspace, find_root
 
     console = stderr_console()
-    workspace = Workspace(find_root())
+    generated = options["generated_dir"]
+    workspace = Workspace(find_root(), generated=generated.resolve() if generated else None)
     if options["resume_path"] is not None:
         outcome = resume_run(options["resume_path"], workspace, options["parallel"], options["skip_preflight"],
                              console)
