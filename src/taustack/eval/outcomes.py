@@ -69,6 +69,11 @@ class Loaded:
     run_dirs: list[Path]
 
 
+def task_key(task_id: str) -> tuple[int, int, str]:
+    """Sort order of task ids: numeric ids by number, then the others by name."""
+    return (0, int(task_id), "") if task_id.isdigit() else (1, 0, task_id)
+
+
 def mode_of(implementation: str) -> str:
     """no-user for solo agents, oracle-plan for ground-truth agents, else default (tau2's own name tests)."""
     return "no-user" if "solo" in implementation else "oracle-plan" if "gt" in implementation else "default"

@@ -11,7 +11,7 @@ from typing import Any
 
 from taustack import __version__
 from taustack.eval import leaderboard, stats
-from taustack.eval.outcomes import Cell, Loaded, Outcome
+from taustack.eval.outcomes import Cell, Loaded, Outcome, task_key
 
 SCHEMA_VERSION = 1
 MIN_K_SHOWN = 4  # pass^1..4 are always listed (the leaderboard's); those the trials cannot support are None
@@ -91,7 +91,7 @@ def cell_report(cell: Cell, draws: int, seed: int) -> dict[str, Any]:
                  "pass_hat_k": [stats.pass_hat_k(len(items), sum(o.success for o in items), k)
                                 if k <= len(items) else None for k in range(1, shown + 1)],
                  "flips": stats.flips([o.success for o in items]), "hash": cell.task_hashes.get(task)}
-                for task, items in sorted(tasks.items(), key=lambda kv: _task_key(kv[0]))]
+                for task, items in sorted(tasks.items(), key=lambda kv: task_key(kv[0]))]
     return {
         "system": cell.system, "agent_model": cell.agent_model, "implementation": cell.implementation,
         "domain": cell.domain, "mode": cell.mode, "user_model": cell.user_model,
@@ -106,10 +106,6 @@ def cell_report(cell: Cell, draws: int, seed: int) -> dict[str, Any]:
         "usage": _usage(cell.outcomes), "leaderboard": {"eligible": not missing, "missing": missing},
         "note": leaderboard.NL_NOTE if cell.nl_assertions else None, "per_task": per_task,
     }
-
-
-def _task_key(task_id: str) -> tuple[int, int, str]:
-    return (0, int(task_id), "") if task_id.isdigit() else (1, 0, task_id)
 
 
 def system_report(cells: Sequence[Cell], reports: Sequence[dict[str, Any]], draws: int, seed: int) -> dict[str, Any]:
