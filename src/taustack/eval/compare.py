@@ -133,8 +133,9 @@ def compare_rows(result: dict[str, Any]) -> list[list[str]]:
 
 def compare_markdown(result: dict[str, Any]) -> str:
     """compare.md: who is A and B, the table, what differs, what was not paired."""
-    lines = ["# taustack eval compare", "", f"A: {', '.join(result['a']['systems'])} ({', '.join(result['a']['sources'])})",
-             "", f"B (candidate): {', '.join(result['b']['systems'])} ({', '.join(result['b']['sources'])})", "",
+    side_a = f"A: {', '.join(result['a']['systems'])} ({', '.join(result['a']['sources'])})"
+    side_b = f"B (candidate): {', '.join(result['b']['systems'])} ({', '.join(result['b']['sources'])})"
+    lines = ["# taustack eval compare", "", side_a, "", side_b, "",
              "Paired on common task ids; diff = B - A in points of per-task pass^1; 95% paired cluster-bootstrap "
              "interval; MDE = 2.8 sd(d)/sqrt(n), the difference this many tasks detects with 80% power.", "",
              "| " + " | ".join(COMPARE_COLUMNS) + " |", "|" + "---|" * len(COMPARE_COLUMNS)]

@@ -104,10 +104,10 @@ def report_markdown(report: dict[str, Any]) -> str:
         ks = len(cell["pass_hat_k"])
         lines += _md_table(["k", "pass^k", "95% CI", "SE", "excl. infra"],
                            [[str(k), *_pass_cells(cell, k)] for k in range(1, ks + 1)])
-        lines += [""] + _md_table(["task", "trials", "successes", "pass^1", "flips"],
-                                  [[t["task_id"], str(t["trials"]), str(t["successes"]), pct(t["pass_hat_k"][0]),
-                                    NOT_ESTIMABLE if t["flips"] is None else str(t["flips"])]
-                                   for t in cell["per_task"]])
+        lines.append("")
+        lines += _md_table(["task", "trials", "successes", "pass^1", "flips"],
+                           [[t["task_id"], str(t["trials"]), str(t["successes"]), pct(t["pass_hat_k"][0]),
+                             NOT_ESTIMABLE if t["flips"] is None else str(t["flips"])] for t in cell["per_task"]])
     if report["warnings"]:
         lines += ["", "## Skipped", ""] + [f"- {w}" for w in report["warnings"]]
     return "\n".join(lines) + "\n"

@@ -92,7 +92,8 @@ def test_run_directory_infra_errors_and_empty_run(tmp_path: Path) -> None:
     run = make_run_dir(tmp_path / "run", [AIRLINE_B], errors)
     (cell,) = build_report(load([run]))["cells"]
     assert cell["errors"] == {"infrastructure": 4, "unclassified": len(errored) - 4}
-    assert cell["excluding_infra"]["dropped"] == 4 and cell["excluding_infra"]["dropped_by_reason"] == {"agent_error": 4}
+    strict = cell["excluding_infra"]
+    assert strict["dropped"] == 4 and strict["dropped_by_reason"] == {"agent_error": 4}
     assert cell["excluding_infra"]["pass_hat_k"][0]["value"] == pytest.approx(9 / 46)
     assert cell["pass_hat_k"][0]["value"] == pytest.approx(9 / 50)
     empty = tmp_path / "empty"
