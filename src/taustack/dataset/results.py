@@ -58,6 +58,8 @@ class RunInfo:
     policy: str | None
     tool_defs: Any
     tickets: dict[str, str | None] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)  # the run's whole `info`, as stored
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # the run's `tasks[]`, as stored
 
     @property
     def solo(self) -> bool:
@@ -146,7 +148,8 @@ def read_run_info(source: Source) -> RunInfo:
     tickets = {str(t.get("id")): t.get("ticket") for t in tasks or [] if isinstance(t, dict)}
     return RunInfo(domain=domain, implementation=str(agent.get("implementation") or "llm_agent"),
                    agent_model=str(agent.get("llm") or "unknown"), policy=environment.get("policy") or None,
-                   tool_defs=environment.get("tool_defs"), tickets=tickets)
+                   tool_defs=environment.get("tool_defs"), tickets=tickets, info=info,
+                   tasks=[t for t in tasks or [] if isinstance(t, dict)])
 
 
 def iter_simulations(source: Source, on_bytes: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:

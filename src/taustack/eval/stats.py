@@ -7,6 +7,7 @@ simulations. None means "not estimable" (one task, or a statistic the trials can
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -113,8 +114,8 @@ def mcnemar_exact(b: int, c: int) -> float:
     n = b + c
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
-    return min(1.0, 2 * tail)
+    tail: float = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2.0 * tail)
 
 
 def sign_flip_p(differences: Sequence[float], draws: int = 10000, seed: int = 0) -> float:
@@ -144,4 +145,4 @@ def flips(outcomes: Sequence[bool]) -> int | None:
     """Adjacent changes of outcome between consecutive trials (in trial order); None with one trial."""
     if len(outcomes) < 2:
         return None
-    return sum(1 for a, b in zip(outcomes, outcomes[1:]) if a != b)
+    return sum(1 for a, b in itertools.pairwise(outcomes) if a != b)

@@ -1,0 +1,150 @@
+"""Paired comparison of A and B (B the candidate) on the tasks both ran: per (domain, mode) and overall
+(stratified by domain). Exact McNemar with one trial per task on both sides, else a sign-flip permutation test of
+per-task pass^1 differences; a paired cluster-bootstrap interval of the mean difference; the MDE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from taustack.eval import stats
+from taustack.eval.outcomes import Cell, EvalError, Loaded, Outcome, task_key
+from taustack.eval.report import SCHEMA_VERSION, by_task
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One common task: A's and B's outcomes in trial order."""
+
+    stratum: str
+    task_id: str
+    a: list[Outcome]
+    b: list[Outcome]
+
+    @property
+    def pass1_a(self) -> float:
+        return sum(o.success for o in self.a) / len(self.a)
+
+    @property
+    def pass1_b(self) -> float:
+        return sum(o.success for o in self.b) / len(self.b)
+
+
+def _cells_by_key(loaded: Loaded, side: str) -> dict[tuple[str, str], Cell]:
+    cells: dict[tuple[str, str], Cell] = {}
+    for cell in loaded.cells:
+        key = (cell.domain, cell.mode)
+        if key in cells:
+            raise EvalError(f"{side} holds two runs of {cell.domain}/{cell.mode} ({cells[key].source}, {cell.source}): "
+                            "name one")
+        cells[key] = cell
+    return cells
+
+
+def pair_up(a: Loaded, b: Loaded) -> tuple[list[Pair], dict[str, Any]]:
+    """The paired tasks, and what could not be paired; EvalError for runs that must not be compared."""
+    cells_a, cells_b = _cells_by_key(a, "A"), _cells_by_key(b, "B")
+    if set(cells_a) != set(cells_b):
+        def spell(keys: set[tuple[str, str]]) -> str:
+            return ", ".join(f"{d}/{m}" for d, m in sorted(keys)) or "nothing"
+        raise EvalError(f"A and B ran different domains or modes (A: {spell(set(cells_a))}; B: {spell(set(cells_b))})")
+    pairs: list[Pair] = []
+    unpaired: dict[str, Any] = {}
+    for key in sorted(cells_a):
+        cell_a, cell_b = cells_a[key], cells_b[key]
+        tasks_a, tasks_b = by_task(cell_a.outcomes), by_task(cell_b.outcomes)
+        common = sorted(set(tasks_a) & set(tasks_b), key=task_key)
+        for task in common:
+            hash_a, hash_b = cell_a.task_hashes.get(task), cell_b.task_hashes.get(task)
+            if hash_a and hash_b and hash_a != hash_b:
+                raise EvalError(f"task {task} of {key[0]}/{key[1]} differs between A and B (its definition's hash "
+                                f"{hash_a[:12]} vs {hash_b[:12]}): not the same task")
+        unpaired[f"{key[0]}/{key[1]}"] = {"only_a": sorted(set(tasks_a) - set(tasks_b), key=task_key),
+                                          "only_b": sorted(set(tasks_b) - set(tasks_a), key=task_key)}
+        pairs.extend(Pair(key[0] + "/" + key[1], t, tasks_a[t], tasks_b[t]) for t in common)
+    if not pairs:
+        raise EvalError("A and B have no task in common")
+    return pairs, unpaired
+
+
+def _row(pairs: list[Pair], draws: int, seed: int) -> dict[str, Any]:
+    d = [p.pass1_b - p.pass1_a for p in pairs]
+    single = all(len(p.a) == 1 and len(p.b) == 1 for p in pairs)
+    gained, lost = sum(x > 0 for x in d), sum(x < 0 for x in d)
+    interval = stats.bootstrap_ci(d, [p.stratum for p in pairs], draws, seed)
+    pass1_a = sum(p.pass1_a for p in pairs) / len(pairs)
+    pass1_b = sum(p.pass1_b for p in pairs) / len(pairs)
+    return {"tasks": len(pairs), "successes_a": sum(o.success for p in pairs for o in p.a),
+            "successes_b": sum(o.success for p in pairs for o in p.b), "gained": gained, "lost": lost,
+            "pass1_a": pass1_a, "pass1_b": pass1_b, "diff": pass1_b - pass1_a,
+            "ci_low": interval[0] if interval else None, "ci_high": interval[1] if interval else None,
+            "p_value": stats.mcnemar_exact(gained, lost) if single else stats.sign_flip_p(d, seed=seed),
+            "test": "exact McNemar" if single else "sign-flip permutation", "mde": stats.mde(d)}
+
+
+def _side(loaded: Loaded) -> dict[str, Any]:
+    cells = loaded.cells
+    return {"systems": sorted({c.system for c in cells}), "user_models": sorted({str(c.user_model) for c in cells}),
+            "tau2_versions": sorted({str(c.tau2_version or "unknown") for c in cells}),
+            "sources": sorted({c.source for c in cells})}
+
+
+def compare(a: Loaded, b: Loaded, draws: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """The comparison as a JSON-ready dict; differences in user model or tau2 version are shown, not refused."""
+    pairs, unpaired = pair_up(a, b)
+    rows = []
+    for stratum in sorted({p.stratum for p in pairs}):
+        domain, mode = stratum.split("/", 1)
+        rows.append({"domain": domain, "mode": mode, **_row([p for p in pairs if p.stratum == stratum], draws, seed),
+                     "only_a": unpaired[stratum]["only_a"], "only_b": unpaired[stratum]["only_b"]})
+    side_a, side_b = _side(a), _side(b)
+    differences = [f"{what}: A {', '.join(side_a[key])}; B {', '.join(side_b[key])}"
+                   for what, key in (("user model", "user_models"), ("tau2 version", "tau2_versions"))
+                   if side_a[key] != side_b[key]]
+    return {"schema_version": SCHEMA_VERSION, "a": side_a, "b": side_b, "rows": rows,
+            "overall": {"domain": "overall", "mode": "+".join(sorted({r["mode"] for r in rows})),
+                        **_row(pairs, draws, seed)},
+            "differences": differences, "warnings": a.warnings + b.warnings,
+            "per_task": [{"domain": p.stratum.split("/")[0], "mode": p.stratum.split("/")[1], "task_id": p.task_id,
+                          "a": [o.success for o in p.a], "b": [o.success for o in p.b]} for p in pairs],
+            "bootstrap": {"draws": draws, "seed": seed, "level": stats.LEVEL}}
+
+
+COMPARE_COLUMNS = ["domain", "mode", "tasks", "succ. A", "succ. B", "gained", "lost", "pass^1 A", "pass^1 B",
+                   "diff (B-A)", "95% CI", "p", "test", "MDE"]
+
+
+def compare_rows(result: dict[str, Any]) -> list[list[str]]:
+    """The rows and the overall line, formatted (points for differences)."""
+    from taustack.eval.render import NOT_ESTIMABLE, pct
+
+    def points(value: float | None) -> str:
+        return NOT_ESTIMABLE if value is None else f"{100 * value:+.1f}"
+
+    out = []
+    for row in [*result["rows"], result["overall"]]:
+        ci = NOT_ESTIMABLE if row["ci_low"] is None else f"[{points(row['ci_low'])}, {points(row['ci_high'])}]"
+        out.append([row["domain"], row["mode"], str(row["tasks"]), str(row["successes_a"]), str(row["successes_b"]),
+                    str(row["gained"]), str(row["lost"]), pct(row["pass1_a"]), pct(row["pass1_b"]),
+                    points(row["diff"]), ci, f"{row['p_value']:.4g}", row["test"],
+                    NOT_ESTIMABLE if row["mde"] is None else f"{100 * row['mde']:.1f}"])
+    return out
+
+
+def compare_markdown(result: dict[str, Any]) -> str:
+    """compare.md: who is A and B, the table, what differs, what was not paired."""
+    side_a = f"A: {', '.join(result['a']['systems'])} ({', '.join(result['a']['sources'])})"
+    side_b = f"B (candidate): {', '.join(result['b']['systems'])} ({', '.join(result['b']['sources'])})"
+    lines = ["# taustack eval compare", "", side_a, "", side_b, "",
+             "Paired on common task ids; diff = B - A in points of per-task pass^1; 95% paired cluster-bootstrap "
+             "interval; MDE = 2.8 sd(d)/sqrt(n), the difference this many tasks detects with 80% power.", "",
+             "| " + " | ".join(COMPARE_COLUMNS) + " |", "|" + "---|" * len(COMPARE_COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in compare_rows(result)]
+    for note in result["differences"]:
+        lines += ["", f"Differs (shown, not refused): {note}"]
+    for row in result["rows"]:
+        if row["only_a"] or row["only_b"]:
+            lines += ["", f"Not paired in {row['domain']}/{row['mode']}: only A {', '.join(row['only_a']) or '-'}; "
+                          f"only B {', '.join(row['only_b']) or '-'}"]
+    return "\n".join(lines) + "\n"
+
