@@ -12,6 +12,7 @@ Not in CI (a few minutes): `make bench-eval` after `make setup-eval`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -70,6 +71,8 @@ TAU2_SIDE = """
 import json, sys, time
 from tau2.data_model.simulation import RunConfig
 from tau2.run import run_domain
+from taustack.eval.tau2_26_3 import use_keys_by_base_url
+use_keys_by_base_url({})  # litellm 1.106 imports the mcp package for any call with tools unless told not to
 url, folder = sys.argv[1], sys.argv[2]
 args = {"temperature": 0.0, "api_base": url}
 config = RunConfig(domain="airline", agent="llm_agent", llm_agent="openai/qwen", llm_args_agent=args,
@@ -83,7 +86,7 @@ run_domain(config)
 def quarters(stamps: list[float], started: float) -> str:
     stamps = sorted(stamps)
     edges = [started] + [stamps[(len(stamps) * q) // 4 - 1] for q in (1, 2, 3, 4)]
-    return " / ".join(f"{b - a:.1f}" for a, b in zip(edges, edges[1:], strict=False))
+    return " / ".join(f"{b - a:.1f}" for a, b in itertools.pairwise(edges))
 
 
 def whole_runs(folder: Path) -> None:
@@ -98,11 +101,10 @@ def whole_runs(folder: Path) -> None:
         time.sleep(1.5)
         started = time.time()
         subprocess.run([sys.executable, "-c", TAU2_SIDE, url, str(folder)], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, stderr=(folder / "tau2.log").open("w"))
         tau2_s = time.time() - started
         tau2_file = folder / "tau2-run.json"
-        ends = [json.loads(s["end_time"].replace("Z", "")) if False else _epoch(s["end_time"])
-                for s in json.loads(tau2_file.read_text())["simulations"]]
+        ends = [_epoch(s["end_time"]) for s in json.loads(tau2_file.read_text())["simulations"]]
         tau2_quarters = quarters(ends, started)
 
         started = time.time()
