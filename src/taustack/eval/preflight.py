@@ -70,7 +70,9 @@ def streamed_message(response: httpx.Response) -> dict[str, Any]:
             for call in delta.get("tool_calls") or []:
                 slot = calls.setdefault(int(call.get("index", 0)), {"function": {"name": "", "arguments": ""}})
                 function = call.get("function") or {}
-                slot["function"]["name"] += function.get("name") or ""
+                name = function.get("name") or ""
+                if name != slot["function"]["name"]:  # llama-cpp-python repeats the whole name in every delta
+                    slot["function"]["name"] += name
                 slot["function"]["arguments"] += function.get("arguments") or ""
     return {"content": "".join(content), "tool_calls": [calls[i] for i in sorted(calls)]}
 

@@ -91,6 +91,15 @@ def test_a_run_writes_what_tau2_loads_and_no_key(endpoint: str, tmp_path: Path) 
     assert KEY not in every_file_text(run)
     assert (run / "errors.jsonl").read_text() == ""
 
+    report = run_cli("eval", "report", str(run), "--json")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["schema_version"] == 1 and (run / "report.json").is_file()
+    compare = run_cli("eval", "compare", str(run), str(run), "--json")
+    assert compare.returncode == 0, compare.stderr
+    row = json.loads(compare.stdout)["rows"][0]
+    assert (row["domain"], row["mode"], row["tasks"], row["gained"], row["lost"], row["diff"]) == (
+        "mock", "default", 2, 0, 0, 0.0)
+
 
 def test_kill_mid_run_then_resume_runs_only_what_is_missing(slow_endpoint: str, tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "taustack", *eval_args(slow_endpoint, tmp_path, "r2", "--concurrency", "1")]
