@@ -79,12 +79,13 @@ def test_eval_run_through_the_gateway_then_kill_and_resume(eval_stack: RunningSt
     result = run_cli("eval", "run", "--resume", str(run), env=stack_env(eval_stack))
     assert result.returncode == 0, result.stderr[-3000:]
     elapsed = time.monotonic() - started
-    print(f"\n[measure] eval run, 4 simulations (mock, max_steps 8, tiny model via gateway) incl. kill + resume: "
-          f"{elapsed:.1f}s, {elapsed / 4:.1f}s per simulation")
 
     from tau2.data_model.simulation import Results
 
     results = Results.model_validate_json((run / "results" / f"{CELL}.json").read_text())
+    mean = sum(s.duration for s in results.simulations) / len(results.simulations)
+    print(f"\n[measure] eval run, 4 simulations (mock, max_steps 8, tiny model via the gateway), kill and resume "
+          f"included: {elapsed:.1f}s in all, {elapsed / 4:.1f}s per simulation; {mean:.2f}s mean simulation duration")
     assert sorted((s.task_id, s.trial) for s in results.simulations) == sorted(
         (t, k) for t in ("create_task_1", "create_task_1_with_env_assertions") for k in (0, 1))
     assert set(kept) <= {s.id for s in results.simulations}
@@ -95,3 +96,12 @@ def test_eval_run_through_the_gateway_then_kill_and_resume(eval_stack: RunningSt
     assert manifest["cells"][0]["agent_model"]["via"] == "gateway"
     key = master_key(eval_stack)
     assert all(key not in p.read_text(errors="replace") for p in run.rglob("*") if p.is_file())
+
+    report = run_cli("eval", "report", str(run), "--json")
+    assert report.returncode == 0, report.stderr
+    cells = json.dumps(json.loads(report.stdout))
+    assert '"mock"' in cells and (run / "report.md").is_file() and (run / "report_pass_k.png").is_file()
+    compare = run_cli("eval", "compare", str(run), str(run), "--json")
+    assert compare.returncode == 0, compare.stderr
+    overall = json.loads(compare.stdout)["overall"]
+    assert (overall["tasks"], overall["gained"], overall["lost"]) == (2, 0, 0)

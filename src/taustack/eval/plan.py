@@ -79,13 +79,13 @@ def default_split(request: RunRequest, domain: str, model_file: Path | None) -> 
         return None, None
     if request.split is not None:
         trained = training_tasks(model_file, domain) if model_file else set()
-        note = (f"{domain}: the agent model was trained on {len(trained)} tasks of this domain; the {request.split} "
-                f"split may include them") if trained and request.split != "test" else None
+        note = (f"{domain}: the agent model was trained on {len(trained)} of this domain's tasks; the "
+                f"{request.split} split may include them") if trained and request.split != "test" else None
         return request.split, note
     trained = training_tasks(model_file, domain) if model_file else set()
     if trained:
         return "test", (f"{domain}: split test by default: the agent model was trained by taustack on "
-                        f"{len(trained)} tasks of this domain")
+                        f"{len(trained)} of this domain's tasks")
     return "base", None
 
 

@@ -83,8 +83,10 @@ def build_info(domain: str, agent: str, user: str, agent_model: str, agent_args:
                user_model: str | None, user_args: Mapping[str, Any], trials: int, max_steps: int, max_errors: int,
                seed: int, taustack_version: str) -> Any:
     """tau2's run info (what its results file records of the run), with key-free model args."""
+    import tau2.run
     from tau2.run import get_info
 
+    tau2.run.get_commit_hash = lambda: ""  # it would run git in the working directory: not tau2's commit
     info = get_info(domain=domain, agent=agent, user=user, llm_agent=agent_model, llm_args_agent=dict(agent_args),
                     llm_user=user_model, llm_args_user=dict(user_args), num_trials=trials, max_steps=max_steps,
                     max_errors=max_errors, seed=seed)
@@ -163,7 +165,11 @@ def use_nl_judge(model: str, args: Mapping[str, Any]) -> None:
 
 def configure_logging(level: str, on_cost_noise: Callable[[], None]) -> None:
     """tau2's loguru output to stderr, without the per-call cost lookups self-hosted models cause (counted)."""
+    import litellm
+    import tau2.run  # noqa: F401 - its import-time warnings (no .env, Sonnet thinking) stay below this level
     from loguru import logger
+
+    litellm.suppress_debug_info = True
 
     def keep(record: Any) -> bool:
         if COST_NOISE in str(record["message"]):
@@ -173,6 +179,3 @@ def configure_logging(level: str, on_cost_noise: Callable[[], None]) -> None:
 
     logger.remove()
     logger.add(sys.stderr, level=level, filter=keep)
-    import litellm
-
-    litellm.suppress_debug_info = True

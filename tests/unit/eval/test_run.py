@@ -169,3 +169,19 @@ def test_preflight_refuses_a_wrong_key(endpoint: str, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "preflight: agent model qwen" in result.stderr and "answered 401" in result.stderr
     assert "sk-wrong" not in result.stderr
+
+
+def test_a_grid_of_modes_runs_each_cell_in_its_own_process(endpoint: str, tmp_path: Path) -> None:
+    args = eval_args(endpoint, tmp_path, "grid", "--mode", "default", "--mode", "no-user", "--parallel", "2",
+                     "--trials", "1")
+    result = run_cli(*args, env={"EVAL_KEY": KEY})
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "grid" / "manifest.json").read_text())
+    assert [(c["id"], c["tau2_agent"], c["tau2_user"]) for c in manifest["cells"]] == [
+        ("qwen__mock__default", "llm_agent", "user_simulator"),
+        ("qwen__mock__no-user", "llm_agent_solo", "dummy_user")]
+    assert manifest["cells"][1]["user_model"] is None
+    solo = load_results(tmp_path / "grid" / "results" / "qwen__mock__no-user.json")
+    assert solo.info.agent_info.implementation == "llm_agent_solo"  # type: ignore[attr-defined]
+    assert len(solo.simulations) == 2  # type: ignore[attr-defined]
+    assert all(t.ticket for t in solo.tasks)  # type: ignore[attr-defined]
