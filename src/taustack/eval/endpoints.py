@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -86,14 +87,18 @@ class Gateway:
     key: str | None = field(repr=False)
 
 
-def resolve(choice: ModelChoice, gateway: Gateway | None) -> Endpoint:
-    """The endpoint for a choice: its own URL when given, else the stack's gateway (which must know the name)."""
+def resolve(choice: ModelChoice, gateway: Gateway | None, variables: Mapping[str, str] | None = None) -> Endpoint:
+    """The endpoint for a choice: its own URL when given, else the stack's gateway (which must know the name).
+
+    A --X-key-env variable is looked up in `variables` (the stack's .env under the environment), else the
+    environment."""
     if choice.url is not None:
         key = None
         if choice.key_env:
-            key = os.environ.get(choice.key_env)
+            key = (os.environ if variables is None else variables).get(choice.key_env)
             if not key:
-                raise TaustackError(f"--{choice.role}-key-env {choice.key_env}: the variable is not set")
+                raise TaustackError(f"--{choice.role}-key-env {choice.key_env}: the variable is not set "
+                                    f"(in the environment or the stack's .env)")
         return Endpoint(choice.role, choice.name, base_url_of(choice.role, choice.url), choice.args, "url", key)
     if gateway is None:
         raise TaustackError(f"--{choice.role}-model {choice.name}: the stack has no gateway (run taustack up with "

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from taustack.eval.manifest import Cell, Manifest, ModelRecord, RunDir
 from taustack.eval.plan import RunRequest, plan_cells, record
 from taustack.eval.preflight import preflight
 from taustack.fileio import write_atomic
+from taustack.secrets import environment
 from taustack.workspace import Workspace
 
 EXIT_INFRA = 4
@@ -73,9 +75,10 @@ def new_run(request: RunRequest, runs_root: Path, workspace: Workspace, parallel
         raise TaustackError(f"{run_dir.path} exists: --resume continues it, or choose another --name")
     spec, master_key, token = serving.load_stack(workspace)
     gateway = serving.gateway_of(spec, master_key)
-    agents = [resolve(choice, gateway) for choice in request.agent_models]
-    user = resolve(request.user_model, gateway) if request.user_model else None
-    judge = resolve(request.judge_model, gateway) if request.judge_model else None
+    variables = environment(workspace.env_file)
+    agents = [resolve(choice, gateway, variables) for choice in request.agent_models]
+    user = resolve(request.user_model, gateway, variables) if request.user_model else None
+    judge = resolve(request.judge_model, gateway, variables) if request.judge_model else None
     everything = [*agents, *([user] if user else []), *([judge] if judge else [])]
     if not skip_preflight:
         console.print(f"preflight: {len(everything)} endpoint(s) force a named tool call, streamed and not",
@@ -129,13 +132,14 @@ def resume_run(run_path: Path, workspace: Workspace, parallel: int, skip_preflig
     run_dir = RunDir(run_path)
     manifest = run_dir.read_manifest()
     _, master_key, _ = serving.load_stack(workspace)
+    variables = environment(workspace.env_file)
     values: dict[str, str] = {}
     endpoints: list[Endpoint] = []
     for cell in manifest.cells:
         for role, model in (("agent", cell.agent_model), ("user", cell.user_model), ("judge", cell.judge_model)):
             if model is None:
                 continue
-            key = key_value(model, master_key)
+            key = key_value(model, master_key, variables)
             if model.key_env and key:
                 values[model.key_env] = key
             endpoints.append(Endpoint(role, model.name, model.base_url, {}, model.via, key))
@@ -145,11 +149,11 @@ def resume_run(run_path: Path, workspace: Workspace, parallel: int, skip_preflig
     return execute(run_dir, manifest, values, parallel, console)
 
 
-def key_value(model: ModelRecord, master_key: str | None) -> str | None:
+def key_value(model: ModelRecord, master_key: str | None, variables: Mapping[str, str]) -> str | None:
     if model.key_source == "gateway":
         return master_key
     if model.key_source:
-        value = os.environ.get(model.key_source)
+        value = variables.get(model.key_source)
         if not value:
             raise TaustackError(f"{model.key_source} is not set: the run's {model.name} endpoint needs it")
         return value

@@ -123,6 +123,24 @@ def test_kill_mid_run_then_resume_runs_only_what_is_missing(slow_endpoint: str, 
     assert KEY not in every_file_text(run)
 
 
+def test_ctrl_c_stops_the_cells_and_keeps_what_finished(slow_endpoint: str, tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "taustack", *eval_args(slow_endpoint, tmp_path, "r6", "--concurrency", "1")]
+    journal = tmp_path / "r6" / "journal" / "qwen__mock__default.jsonl"
+    process = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "EVAL_KEY": KEY}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (journal.is_file() and journal.read_text().count("\n") >= 1):
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be stopped"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)  # the controller only, as a terminal's Ctrl-C reaches it
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert stderr.strip().splitlines()[-1] == (
+        f"Error: interrupted: taustack eval run --resume {tmp_path / 'r6'} continues it")
+    partial = load_results(tmp_path / "r6" / "results" / "qwen__mock__default.json")
+    assert 1 <= len(partial.simulations) < 4  # type: ignore[attr-defined]
+
+
 def test_an_unreachable_user_endpoint_is_an_infrastructure_error_per_simulation(endpoint: str,
                                                                                 tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
