@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 VERSION = "26.3"
-MODES = {"default": None, "no-user": "llm_agent_solo", "oracle-plan": "llm_agent_gt"}
+MODE_SUFFIX = {"default": "", "no-user": "_solo", "oracle-plan": "_gt"}  # llm_agent -> llm_agent_solo, llm_agent_gt
 USERS = {"default": "user_simulator", "no-user": "dummy_user", "oracle-plan": "user_simulator"}
 COST_NOISE = "Skipping cost calculation"
 
@@ -53,8 +53,8 @@ def trial_seeds(seed: int, trials: int) -> list[int]:
 
 
 def agent_and_user(mode: str, agent: str) -> tuple[str, str]:
-    """tau2's registry names for a mode: no-user is the solo agent, oracle-plan the ground-truth agent."""
-    return MODES[mode] or agent, USERS[mode]
+    """tau2's registry names for a mode: no-user is the agent's solo variant, oracle-plan its ground-truth one."""
+    return agent + MODE_SUFFIX[mode], USERS[mode]
 
 
 def load_tasks(domain: str, split: str | None, task_ids: Sequence[str] | None, num_tasks: int | None,

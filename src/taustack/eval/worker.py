@@ -8,9 +8,11 @@ Exit codes: 0 every simulation ran; 4 some ended in an infrastructure error; 1 t
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -131,11 +133,23 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def watch_parent(parent: int) -> None:
+    """Stop like SIGTERM when the controller is gone (killed with SIGKILL): no cell outlives its run."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        _thread.interrupt_main()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m taustack.eval.worker RUN_DIR CELL_ID", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the controller, which stops the cells
+    watch_parent(os.getppid())
     tau2.quiet_imports()
     run_dir = RunDir(Path(argv[0]))
     cell_run = CellRun(run_dir, run_dir.read_manifest().cell(argv[1]))

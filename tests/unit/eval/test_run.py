@@ -113,6 +113,7 @@ def test_kill_mid_run_then_resume_runs_only_what_is_missing(slow_endpoint: str, 
         time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)  # the controller and its cell process, no chance to clean up
     process.wait()
+    time.sleep(0.5)
     kept = [json.loads(line)["id"] for line in journal.read_text().splitlines() if line.strip()]
     assert 1 <= len(kept) < 4
     result = run_cli("eval", "run", "--resume", str(run), env={"EVAL_KEY": KEY})
@@ -126,8 +127,10 @@ def test_kill_mid_run_then_resume_runs_only_what_is_missing(slow_endpoint: str, 
 def test_ctrl_c_stops_the_cells_and_keeps_what_finished(slow_endpoint: str, tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "taustack", *eval_args(slow_endpoint, tmp_path, "r6", "--concurrency", "1")]
     journal = tmp_path / "r6" / "journal" / "qwen__mock__default.jsonl"
+    # a terminal's Ctrl-C; a shell's background job (as CI may be) starts with SIGINT ignored, so restore it
     process = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "EVAL_KEY": KEY}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (journal.is_file() and journal.read_text().count("\n") >= 1):
         assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be stopped"
@@ -139,6 +142,27 @@ def test_ctrl_c_stops_the_cells_and_keeps_what_finished(slow_endpoint: str, tmp_
         f"Error: interrupted: taustack eval run --resume {tmp_path / 'r6'} continues it")
     partial = load_results(tmp_path / "r6" / "results" / "qwen__mock__default.json")
     assert 1 <= len(partial.simulations) < 4  # type: ignore[attr-defined]
+
+
+def test_a_cell_stops_when_its_controller_is_killed(slow_endpoint: str, tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "taustack", *eval_args(slow_endpoint, tmp_path, "r7", "--concurrency", "1")]
+    journal = tmp_path / "r7" / "journal" / "qwen__mock__default.jsonl"
+    process = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "EVAL_KEY": KEY}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (journal.is_file() and journal.read_text().count("\n") >= 1):
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.1)
+    process.kill()  # the controller alone: its cell notices within a second and writes what it has
+    process.wait()
+    results = tmp_path / "r7" / "results" / "qwen__mock__default.json"
+    deadline = time.monotonic() + 30
+    while not results.is_file():
+        assert time.monotonic() < deadline, "the orphaned cell did not stop"
+        time.sleep(0.2)
+    size = journal.stat().st_size
+    time.sleep(2)
+    assert journal.stat().st_size == size, "the cell still runs simulations after its controller died"
 
 
 def test_an_unreachable_user_endpoint_is_an_infrastructure_error_per_simulation(endpoint: str,
