@@ -105,3 +105,28 @@ def test_eval_run_through_the_gateway_then_kill_and_resume(eval_stack: RunningSt
     assert compare.returncode == 0, compare.stderr
     overall = json.loads(compare.stdout)["overall"]
     assert (overall["tasks"], overall["gained"], overall["lost"]) == (2, 0, 0)
+
+
+def test_llm_agent_v2_runs_through_the_stack(eval_stack: RunningStack, tmp_path: Path) -> None:
+    """taustack's agent with an ablation config through `eval run`: the config reaches the cell's agents (served
+    context from the fingerprint), its counters reach the results and the report (machinery, not scores)."""
+    config = ROOT / "agents" / "ablations" / "no-protocol.yaml"
+    argv = [*eval_argv(tmp_path, "v2-run"), "--agent", "llm_agent_v2", "--agent-config", str(config)]
+    argv[argv.index("--num-tasks") + 1], argv[argv.index("--trials") + 1] = "1", "1"
+    result = run_cli(*argv, env=stack_env(eval_stack))
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "v2-run"
+    cell = json.loads((run / "manifest.json").read_text())["cells"][0]
+    assert cell["tau2_agent"] == "llm_agent_v2"
+    assert cell["agent_config"]["protocol"]["enabled"] is False
+    assert cell["agent_config"]["context"]["served_context_tokens"] == 8192
+    assert len(cell["agent_config_sha256"]) == 64
+    from tau2.data_model.simulation import Results
+
+    results = Results.model_validate_json((run / "results" / f"{CELL}.json").read_text())
+    errors = (run / "errors.jsonl").read_text() if (run / "errors.jsonl").is_file() else ""
+    assert len(results.simulations) == 1, errors
+    assistants = [m for m in results.simulations[0].messages if m.role == "assistant"]
+    assert assistants and all("taustack" in (m.raw_data or {}) for m in assistants), errors
+    report = json.loads(run_cli("eval", "report", str(run), "--json").stdout)
+    assert report["cells"][0]["agent"]["simulations"] == 1

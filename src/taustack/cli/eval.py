@@ -53,6 +53,10 @@ def report(paths: tuple[Path, ...], out: Path | None, as_json: bool, draws: int,
     else:
         console = stdout_console()
         console.print(render.report_table(result))
+        for cell in result["cells"]:
+            if cell["agent"]:
+                console.print(f"{cell['system']} {cell['domain']}: {render.agent_line(cell['agent'])}",
+                              highlight=False)
         for system in result["systems"]:
             if not system["leaderboard"]["eligible"]:
                 console.print(f"{system['system']} ({system['mode']}) off the leaderboard: "
@@ -103,6 +107,8 @@ def compare(a: Path, b: Path, out: Path | None, as_json: bool, draws: int, seed:
         console.print(table)
         for note in result["differences"]:
             console.print(f"differs (shown, not refused): {note}")
+        for line in comparing.agent_lines(result)[1:]:
+            console.print(line, highlight=False)
         for row in result["rows"]:
             if row["only_a"] or row["only_b"]:
                 console.print(f"not paired in {row['domain']}/{row['mode']}: {len(row['only_a'])} only in A, "

@@ -36,7 +36,10 @@ def run_options(function: Any) -> Any:
                      help="airline, retail, telecom, telecom-workflow or mock; repeat for a grid"),
         click.option("--mode", "modes", multiple=True,
                      help="default, no-user (solo: tasks with tickets) or oracle-plan; repeat for a grid"),
-        click.option("--agent", default="llm_agent", show_default=True, help="an agent registered with tau2"),
+        click.option("--agent", default="llm_agent", show_default=True,
+                     help="an agent registered with tau2 (taustack adds llm_agent_v2)"),
+        click.option("--agent-config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help="llm_agent_v2's config (default: agents/v2.yaml's values); ablations in agents/ablations/"),
         click.option("--split", default=None, help="task split (default: base; test for a model taustack trained)"),
         click.option("--task-id", "task_ids", multiple=True, help="run these tasks only (repeat)"),
         click.option("--num-tasks", type=int, default=None, help="the first N tasks of the split"),
@@ -101,7 +104,7 @@ def run(**options: Any) -> None:
             task_ids=list(options["task_ids"]), num_tasks=options["num_tasks"], trials=options["trials"],
             seed=options["seed"], max_steps=options["max_steps"], max_errors=options["max_errors"],
             concurrency=options["concurrency"], max_retries=options["max_retries"],
-            nl_assertions=options["nl_assertions"])
+            nl_assertions=options["nl_assertions"], agent_config=options["agent_config"])
         outcome = new_run(request, options["runs_dir"], workspace, options["parallel"], options["skip_preflight"],
                           ["taustack", *sys.argv[1:]], console)
     where = outcome.run_dir.path

@@ -89,6 +89,13 @@ def _side(loaded: Loaded) -> dict[str, Any]:
             "sources": sorted({c.source for c in cells})}
 
 
+def _agent(loaded: Loaded) -> dict[str, Any] | None:
+    """What taustack's agent did on this side (all its simulations), None when no simulation carries counters."""
+    from taustack.eval.report import agent_section
+
+    return agent_section([o for c in loaded.cells for o in c.outcomes])
+
+
 def compare(a: Loaded, b: Loaded, draws: int = 2000, seed: int = 0) -> dict[str, Any]:
     """The comparison as a JSON-ready dict; differences in user model or tau2 version are shown, not refused."""
     pairs, unpaired = pair_up(a, b)
@@ -105,6 +112,7 @@ def compare(a: Loaded, b: Loaded, draws: int = 2000, seed: int = 0) -> dict[str,
             "overall": {"domain": "overall", "mode": "+".join(sorted({r["mode"] for r in rows})),
                         **_row(pairs, draws, seed)},
             "differences": differences, "warnings": a.warnings + b.warnings,
+            "agent": {"a": _agent(a), "b": _agent(b)},
             "per_task": [{"domain": p.stratum.split("/")[0], "mode": p.stratum.split("/")[1], "task_id": p.task_id,
                           "a": [o.success for o in p.a], "b": [o.success for o in p.b]} for p in pairs],
             "bootstrap": {"draws": draws, "seed": seed, "level": stats.LEVEL}}
@@ -131,6 +139,20 @@ def compare_rows(result: dict[str, Any]) -> list[list[str]]:
     return out
 
 
+def agent_lines(result: dict[str, Any]) -> list[str]:
+    """What taustack's agent did on each side, side by side (only when a side carries its counters)."""
+    from taustack.eval.render import agent_line
+
+    agents = result["agent"]
+    if not (agents["a"] or agents["b"]):
+        return []
+    lines = [""]
+    for side in ("a", "b"):
+        text = agent_line(agents[side]) if agents[side] else "agent: no counters (not taustack's agent)"
+        lines.append(f"{side.upper()} {text}")
+    return lines
+
+
 def compare_markdown(result: dict[str, Any]) -> str:
     """compare.md: who is A and B, the table, what differs, what was not paired."""
     side_a = f"A: {', '.join(result['a']['systems'])} ({', '.join(result['a']['sources'])})"
@@ -142,6 +164,7 @@ def compare_markdown(result: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in compare_rows(result)]
     for note in result["differences"]:
         lines += ["", f"Differs (shown, not refused): {note}"]
+    lines += agent_lines(result)
     for row in result["rows"]:
         if row["only_a"] or row["only_b"]:
             lines += ["", f"Not paired in {row['domain']}/{row['mode']}: only A {', '.join(row['only_a']) or '-'}; "

@@ -18,7 +18,7 @@ INFRA_NAMES = frozenset({
     "RateLimitError", "AuthenticationError", "PermissionDeniedError", "NotFoundError", "ConnectionError",
     "TimeoutError", "ConnectionRefusedError",
 })
-MODEL_NAMES = frozenset({"ContextWindowExceededError", "JSONDecodeError"})
+MODEL_NAMES = frozenset({"ContextWindowExceededError", "JSONDecodeError", "InvalidModelMessage"})
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def role_of(exc: BaseException) -> str:
         path = frame.filename.replace("\\", "/")
         if "/tau2/user/" in path:
             role = "user"
-        elif "/tau2/agent/" in path:
+        elif "/tau2/agent/" in path or "/taustack/agents/" in path:
             role = "agent"
     return role
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taustack.agents.analytics import simulation_counters
 from taustack.dataset.results import DatasetError, RunInfo, Source, find_sources, iter_simulations, read_run_info
 from taustack.errors import TaustackError
 from taustack.eval.taskhash import task_hash
@@ -34,6 +35,7 @@ class Outcome:
     user_cost: float | None = None
     duration: float | None = None
     tokens: int | None = None
+    agent_counters: dict[str, int] | None = None  # taustack's agents: what they did (repairs, re-prompts, ...)
 
 
 @dataclass
@@ -98,6 +100,11 @@ def _tokens(messages: Any) -> int | None:
     return total if seen else None
 
 
+def _agent_counters(simulation: dict[str, Any]) -> dict[str, int] | None:
+    messages = simulation.get("messages")
+    return simulation_counters(m for m in messages if isinstance(m, dict)) if isinstance(messages, list) else None
+
+
 def outcome_of(simulation: dict[str, Any], kinds: dict[str, str] | None = None) -> Outcome:
     """A simulation's outcome; reward_info null (or no reward) is a failure with reward 0, never a crash."""
     info = simulation.get("reward_info")
@@ -113,7 +120,7 @@ def outcome_of(simulation: dict[str, Any], kinds: dict[str, str] | None = None) 
                    reward=reward, success=abs(reward - 1.0) <= SUCCESS_TOLERANCE, termination=termination,
                    infra=infra, agent_cost=_number(simulation.get("agent_cost")),
                    user_cost=_number(simulation.get("user_cost")), duration=_number(simulation.get("duration")),
-                   tokens=_tokens(simulation.get("messages")))
+                   tokens=_tokens(simulation.get("messages")), agent_counters=_agent_counters(simulation))
 
 
 def _has_nl_assertions(simulation: dict[str, Any]) -> bool:

@@ -40,6 +40,7 @@ class RunRequest:
     concurrency: int = 3
     max_retries: int = 3
     nl_assertions: bool = False
+    agent_config: Path | None = None
 
     def check(self) -> None:
         """What is wrong with the request itself, as one line."""
@@ -57,6 +58,12 @@ class RunRequest:
             raise TaustackError("--nl-assertions needs --judge-model (the model that grades the assertions)")
         if self.task_ids and (self.split is not None or self.num_tasks is not None):
             raise TaustackError("--task-id chooses the tasks: give it without --split and --num-tasks")
+        if self.agent_config is not None and not self.agent.startswith("llm_agent_v2"):
+            raise TaustackError(f"--agent-config configures taustack's llm_agent_v2, not --agent {self.agent}")
+        if self.agent_config is not None:
+            from taustack.agents.config import load_config
+
+            load_config(self.agent_config)  # a bad config is refused before anything is written
         for value, flag in ((self.trials, "--trials"), (self.max_steps, "--max-steps"),
                             (self.max_errors, "--max-errors"), (self.concurrency, "--concurrency")):
             if value < 1:

@@ -52,6 +52,16 @@ def report_rows(report: dict[str, Any], short: bool = False) -> list[list[str]]:
     return rows
 
 
+def agent_line(agent: dict[str, Any]) -> str:
+    """What taustack's agent did in a cell, one line (counts per simulation, repairs by kind)."""
+    per = agent["per_simulation"]
+    kinds = ", ".join(f"{k} {v}" for k, v in agent["repairs_by_kind"].items()) or "none"
+    return (f"agent, per simulation ({agent['simulations']}): repairs {per['repairs']:.2f}, re-prompts "
+            f"{per['reprompts']:.2f}, trimmed turns {per['trimmed_turns']:.2f} ({per['trimmed_tokens']:.0f} tokens), "
+            f"retries {per['retries']:.2f}, think calls {per['think_calls']:.2f}, votes with disagreement "
+            f"{per['vote_disagreements']:.2f}; repairs by kind: {kinds}")
+
+
 def report_table(report: dict[str, Any]) -> Table:
     from rich.table import Table
 
@@ -108,6 +118,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines += _md_table(["task", "trials", "successes", "pass^1", "flips"],
                            [[t["task_id"], str(t["trials"]), str(t["successes"]), pct(t["pass_hat_k"][0]),
                              NOT_ESTIMABLE if t["flips"] is None else str(t["flips"])] for t in cell["per_task"]])
+        if cell["agent"]:
+            lines += ["", agent_line(cell["agent"])]
     if report["warnings"]:
         lines += ["", "## Skipped", ""] + [f"- {w}" for w in report["warnings"]]
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from taustack import __version__
+from taustack.agents import analytics
 from taustack.eval import leaderboard, stats
 from taustack.eval.outcomes import Cell, Loaded, Outcome, task_key
 
@@ -79,6 +80,23 @@ def _without_infra(cells: Sequence[Cell], shown: int) -> dict[str, Any]:
             "pass_hat_k": _pass_rows(kept, top, shown, 0, 0, intervals=False)}
 
 
+AGENT_SHOWN = ("messages", "repairs", "reprompts", "trimmed_turns", "trimmed_tokens", "context_retries", "retries",
+               "think_calls", "vote_samples", "vote_disagreements")
+
+
+def agent_section(outcomes: Sequence[Outcome]) -> dict[str, Any] | None:
+    """What taustack's agent did, summed over the simulations that carry its counters (None for other agents)."""
+    carrying = [o.agent_counters for o in outcomes if o.agent_counters is not None]
+    if not carrying:
+        return None
+    totals = analytics.sum_counters(carrying)
+    return {"simulations": len(carrying), "totals": totals,
+            "per_simulation": {name: totals.get(name, 0) / len(carrying) for name in AGENT_SHOWN},
+            "repairs_by_kind": {k.split(":", 1)[1]: v for k, v in totals.items() if k.startswith("repair:")},
+            "simulations_with_repairs": sum(1 for c in carrying if c.get("repairs")),
+            "simulations_with_reprompts": sum(1 for c in carrying if c.get("reprompts"))}
+
+
 def cell_report(cell: Cell, draws: int, seed: int) -> dict[str, Any]:
     """One cell's numbers, tau2's first, then ours beside them."""
     tasks = by_task(cell.outcomes)
@@ -105,6 +123,7 @@ def cell_report(cell: Cell, draws: int, seed: int) -> dict[str, Any]:
                    "unclassified": sum(o.infra is None for o in cell.outcomes)},
         "usage": _usage(cell.outcomes), "leaderboard": {"eligible": not missing, "missing": missing},
         "note": leaderboard.NL_NOTE if cell.nl_assertions else None, "per_task": per_task,
+        "agent": agent_section(cell.outcomes),
     }
 
 

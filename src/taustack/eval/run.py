@@ -19,7 +19,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import yaml
 from rich.console import Console
 
 from taustack import __version__
@@ -112,10 +114,39 @@ def new_run(request: RunRequest, runs_root: Path, workspace: Workspace, parallel
                         taustack_version=__version__, tau2_version=tau2.installed_version(), command=command,
                         cells=cells, serving=fingerprints, notes=notes)
     run_dir.make_folders()
+    agent_configs(run_dir, request, cells, fingerprints)
     run_dir.write_manifest(manifest)
     for note in notes:
         console.print(f"note: {note}", highlight=False)
     return execute(run_dir, manifest, keys.values, parallel, console)
+
+
+def served_context(fingerprint: dict[str, object]) -> int | None:
+    """The context the engine serves the model with (the smallest of its deployments), when the stack says."""
+    deployments = fingerprint.get("deployments")
+    entries = deployments if isinstance(deployments, list) else [fingerprint]
+    sizes = [size for e in entries if isinstance(e, dict) and isinstance(size := e.get("context_size"), int)]
+    return min(sizes) if sizes else None
+
+
+def agent_configs(run_dir: RunDir, request: RunRequest, cells: list[Cell], fingerprints: dict[str, Any]) -> None:
+    """taustack's agents get their config through a file in the run directory (the served context filled in)."""
+    if not request.agent.startswith("llm_agent_v2"):
+        return
+    from taustack.agents.config import AgentConfig, config_sha256, load_config
+
+    config = load_config(request.agent_config) if request.agent_config else AgentConfig()
+    digest = config_sha256(request.agent_config) if request.agent_config else None
+    (run_dir.path / "agent-configs").mkdir(exist_ok=True)
+    for cell in cells:
+        effective = config.model_copy(deep=True)
+        if effective.context.served_context_tokens is None:
+            effective.context.served_context_tokens = served_context(fingerprints.get(cell.agent_model.name) or {})
+        name = f"agent-configs/{cell.id}.yaml"
+        text = yaml.safe_dump(effective.model_dump(), sort_keys=False)
+        write_atomic(run_dir.path / name, text)
+        cell.agent_config_file, cell.agent_config_sha256 = name, digest
+        cell.agent_config = effective.model_dump()
 
 
 def model_file_of(fingerprint: dict[str, object], root: Path) -> Path | None:
@@ -162,7 +193,7 @@ def key_value(model: ModelRecord, master_key: str | None, variables: Mapping[str
     return None
 
 
-def cell_environment(cell: Cell, keys: dict[str, str]) -> dict[str, str]:
+def cell_environment(run_dir: RunDir, cell: Cell, keys: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED and not k.startswith("TAUSTACK_EVAL_KEY_")}
     for model in (cell.agent_model, cell.user_model, cell.judge_model):
         if model is not None and model.key_env and model.key_env in keys:
@@ -171,6 +202,9 @@ def cell_environment(cell: Cell, keys: dict[str, str]) -> dict[str, str]:
     env["OPENAI_API_KEY"] = "not-a-key"
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     env["PYTHONUNBUFFERED"] = "1"
+    env.pop("TAUSTACK_AGENT_CONFIG", None)
+    if cell.agent_config_file:
+        env["TAUSTACK_AGENT_CONFIG"] = str((run_dir.path / cell.agent_config_file).resolve())
     return env
 
 
@@ -178,7 +212,7 @@ def start_cell(run_dir: RunDir, cell: Cell, keys: dict[str, str]) -> subprocess.
     log = run_dir.log(cell).open("ab")
     try:
         return subprocess.Popen([sys.executable, "-m", "taustack.eval.worker", str(run_dir.path), cell.id],
-                                env=cell_environment(cell, keys), stdout=log, stderr=subprocess.STDOUT,
+                                env=cell_environment(run_dir, cell, keys), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
     finally:
         log.close()

@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 import random
 import sys
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from taustack.agents import session
 
 VERSION = "26.3"
 MODE_SUFFIX = {"default": "", "no-user": "_solo", "oracle-plan": "_gt"}  # llm_agent -> llm_agent_solo, llm_agent_gt
@@ -41,9 +44,17 @@ def installed_version() -> str:
 
 
 def agent_names() -> list[str]:
+    """The agents tau2's registry holds, taustack's included."""
     from tau2.registry import registry
 
+    register_taustack_agents()
     return list(registry.get_agents())
+
+
+def register_taustack_agents() -> None:
+    from taustack.agents.register import register_agents
+
+    register_agents()
 
 
 def trial_seeds(seed: int, trials: int) -> list[int]:
@@ -102,9 +113,11 @@ def run_simulation(domain: str, task: Any, agent: str, user: str, agent_model: s
     from tau2.run import run_task
 
     evaluation = EvaluationType.ALL_WITH_NL_ASSERTIONS if nl_assertions else EvaluationType.ALL
-    simulation = run_task(domain=domain, task=task, agent=agent, user=user, llm_agent=agent_model,
-                          llm_args_agent=dict(agent_args), llm_user=user_model, llm_args_user=dict(user_args),
-                          max_steps=max_steps, max_errors=max_errors, evaluation_type=evaluation, seed=seed)
+    with session.simulation(str(uuid.uuid4())) as simulation_id:  # taustack's agents send it as X-Session-ID
+        simulation = run_task(domain=domain, task=task, agent=agent, user=user, llm_agent=agent_model,
+                              llm_args_agent=dict(agent_args), llm_user=user_model, llm_args_user=dict(user_args),
+                              max_steps=max_steps, max_errors=max_errors, evaluation_type=evaluation, seed=seed)
+    simulation.id = simulation_id
     simulation.trial = trial
     return simulation
 

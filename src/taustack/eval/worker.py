@@ -56,6 +56,7 @@ class CellRun:
     def setup(self) -> None:
         tau2.configure_logging(os.environ.get("TAUSTACK_EVAL_LOG_LEVEL", "WARNING"), self.count_noise)
         tau2.use_keys_by_base_url(key_variables(self.cell))
+        tau2.register_taustack_agents()
         judge = self.cell.judge_model
         if self.cell.nl_assertions and judge is not None:
             tau2.use_nl_judge(judge.model, llm_args(judge, self.cell))
