@@ -80,7 +80,7 @@ def receive(message: Any, state: LLMAgentState) -> None:
         state.messages.append(message)
 
 
-class LLMAgentV2(V2Turns, LLMAgent):
+class LLMAgentV2(V2Turns, LLMAgent):  # type: ignore[misc]  # tau2 is untyped here
     """tau2's LLMAgent with repair, protocol, context, voting, think, recovery and analytics (agents/v2.yaml)."""
 
     def __init__(self, tools: list[Any], domain_policy: str, llm: str | None = None,
@@ -95,7 +95,7 @@ class LLMAgentV2(V2Turns, LLMAgent):
         return assistant, state
 
 
-class LLMAgentV2Solo(V2Turns, LLMSoloAgent):
+class LLMAgentV2Solo(V2Turns, LLMSoloAgent):  # type: ignore[misc]
     """tau2's LLMSoloAgent (a ticket, no user; every message a tool call, `done` to stop) with V2's mechanisms."""
 
     def __init__(self, tools: list[Any], domain_policy: str, task: Any, llm: str | None = None,

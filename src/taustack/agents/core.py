@@ -52,7 +52,7 @@ Complete = Callable[[str, Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any
                      Mapping[str, Any]], Completion]
 
 
-class InvalidModelMessage(Exception):  # noqa: N818 - the name says what tau2's results will show
+class InvalidModelMessage(Exception):
     """The model's message stayed invalid after every re-prompt; it is not dispatched."""
 
 
@@ -90,10 +90,11 @@ class TurnEngine:
 
     def next_message(self, history: Sequence[Mapping[str, Any]], seed: int | None) -> TurnResult:
         counters = MessageCounters()
+        base = [dict(m) for m in history]
         thoughts: list[dict[str, Any]] = []
         tail: list[dict[str, Any]] = []
         while True:
-            completion, outcome = self.sample_and_decide([*history, *thoughts, *tail], seed, counters)
+            completion, outcome = self.sample_and_decide([*base, *thoughts, *tail], seed, counters)
             if outcome.problem is None:
                 thinking, outcome = self.split_thoughts(outcome, counters)
                 if thinking and not outcome.calls and outcome.content is None:

@@ -239,11 +239,10 @@ def _decode_arguments(text: str, *, repair: bool) -> tuple[Any, bool]:
 def _repair_json(text: str, error: json.JSONDecodeError) -> Any:
     """The one JSON value `text` unambiguously means, else `error` (or _AmbiguousJSON) is raised."""
     body = _unfence(text.strip())
-    for form in (body, _pythonish_to_json(body)):
-        try:
-            return json.loads(form, strict=False)
-        except json.JSONDecodeError:
-            pass
+    try:
+        return json.loads(body, strict=False)  # fenced, or a raw line break inside a string
+    except json.JSONDecodeError:
+        pass
     literal = _literal_dict(body)
     if literal is not None:
         return literal
@@ -609,7 +608,7 @@ def _join_path(path: str, key: str) -> str:
 
 
 def _show(value: Any) -> str:
-    return _snippet(json.dumps(value, ensure_ascii=False), limit=60, quote=False)
+    return _snippet(json.dumps(value, ensure_ascii=False), limit=60)
 
 
 def _describe_value(value: Any) -> str:
@@ -778,7 +777,7 @@ def _same(value: Any, allowed: Any) -> bool:
 # -- text --------------------------------------------------------------------------------------------------------
 
 
-def _snippet(text: str, limit: int = _SNIPPET_CHARS, *, quote: bool = True) -> str:
-    """Text cut to limit characters, on one line (JSON-quoted when quote)."""
+def _snippet(text: str, limit: int = _SNIPPET_CHARS) -> str:
+    """Text cut to limit characters, on one line (line breaks written as \\n)."""
     cut = text if len(text) <= limit else text[:limit] + "..."
-    return json.dumps(cut, ensure_ascii=False) if quote else cut.replace("\n", " ")
+    return cut.replace("\r", "\\r").replace("\n", "\\n")

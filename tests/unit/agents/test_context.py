@@ -1,0 +1,472 @@
+"""Context management (taustack.agents.context) on a long tau2 airline episode built here: the real airline system
+prompt and tool schemas from the domain catalog, user and assistant turns, tool calls with their results, parallel
+calls with two results. Trimming keeps the system prompt, the opening and the latest unit, never splits a call from
+its results, says what it dropped, fits the budget; the counters, the budget and the overflow parsing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from taustack.agents.config import AgentConfigError, ContextConfig
+from taustack.agents.context import (
+    DEFAULT_RESERVE,
+    MESSAGE_OVERHEAD,
+    REPLY_PRIMING,
+    EstimateCounter,
+    TokenizerCounter,
+    context_budget,
+    counter_for,
+    is_context_overflow,
+    shrink_budget,
+    trim_to_budget,
+)
+from tests.helpers import DOMAINS
+
+AIRLINE = json.loads((DOMAINS / "airline.json").read_text())
+SYSTEM_PROMPT: str = AIRLINE["system_prompt_agent"]
+TOOLS: list[dict[str, Any]] = AIRLINE["agent_tools"]
+NOTE = "earlier messages of this conversation were dropped to fit the context window."
+USER_ID = "mia_li_3668"
+ESTIMATE = EstimateCounter()
+
+
+def call(call_id: str, name: str, **arguments: Any) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+
+
+def calls(*tool_calls: dict[str, Any]) -> dict[str, Any]:
+    return {"role": "assistant", "content": None, "tool_calls": list(tool_calls)}
+
+
+def result(call_id: str, payload: Any) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call_id, "content": json.dumps(payload, indent=2)}
+
+
+def assistant(text: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": text, "tool_calls": None}
+
+
+def user(text: str) -> dict[str, Any]:
+    return {"role": "user", "content": text}
+
+
+def user_record() -> dict[str, Any]:
+    return {"user_id": USER_ID, "name": {"first_name": "Mia", "last_name": "Li"},
+            "address": {"address1": "975 Sunset Drive", "address2": "Suite 217", "city": "Austin", "country": "USA",
+                        "state": "TX", "zip": "78750"},
+            "email": "mia.li3818@example.com", "dob": "1990-04-05",
+            "payment_methods": {"credit_card_4421486": {"source": "credit_card", "brand": "visa",
+                                                        "last_four": "7447", "id": "credit_card_4421486"},
+                                "certificate_7504069": {"source": "certificate", "amount": 250,
+                                                        "id": "certificate_7504069"}},
+            "saved_passengers": [{"first_name": "Amelia", "last_name": "Ahmed", "dob": "1957-03-21"}],
+            "membership": "gold", "reservations": ["NO6JO3", "AIXC49", "HKEG34", "4WQ150", "ZFA04Y"]}
+
+
+def reservation(reservation_id: str, day: int) -> dict[str, Any]:
+    flights = [{"origin": "JFK", "destination": "SEA", "flight_number": f"HAT{100 + day}",
+                "date": f"2024-05-{day:02d}", "price": 120 + day}]
+    return {"reservation_id": reservation_id, "user_id": USER_ID, "origin": "JFK", "destination": "SEA",
+            "flight_type": "one_way", "cabin": "economy", "flights": flights,
+            "passengers": [{"first_name": "Mia", "last_name": "Li", "dob": "1990-04-05"}],
+            "payment_history": [{"payment_id": "credit_card_4421486", "amount": 120 + day}],
+            "created_at": "2024-05-01T10:12:00", "total_baggages": 1, "nonfree_baggages": 0, "insurance": "no"}
+
+
+def flight_options(day: int) -> list[dict[str, Any]]:
+    return [{"flight_number": f"HAT{200 + n}", "origin": "JFK", "destination": "SEA", "status": "available",
+             "scheduled_departure_time_est": f"{6 + n:02d}:00:00", "scheduled_arrival_time_est": f"{12 + n:02d}:30:00",
+             "date": f"2024-05-{day:02d}", "available_seats": {"basic_economy": 9, "economy": 4 + n, "business": 2},
+             "prices": {"basic_economy": 80 + n, "economy": 150 + n, "business": 410 + n}} for n in range(4)]
+
+
+def airline_episode(rounds: int = 10) -> list[dict[str, Any]]:
+    """system, greeting, request, a user lookup, then per round: two reservations looked up in parallel, a question,
+    an answer, a flight search, a confirmation request and the user's yes; the latest message is the user's."""
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}, assistant("Hi! How can I help you today?"),
+                user(f"Hi, I need to move my flights to later dates. My user id is {USER_ID}."),
+                calls(call("call_user", "get_user_details", user_id=USER_ID)), result("call_user", user_record())]
+    for r in range(rounds):
+        first, second = f"R{r}AAAA", f"R{r}BBBB"
+        messages += [
+            calls(call(f"call_{r}_a", "get_reservation_details", reservation_id=first),
+                  call(f"call_{r}_b", "get_reservation_details", reservation_id=second)),
+            result(f"call_{r}_a", reservation(first, 10 + r)), result(f"call_{r}_b", reservation(second, 11 + r)),
+            assistant(f"I found reservations {first} (JFK to SEA on May {10 + r}) and {second} (May {11 + r}). "
+                      "Which one would you like to change, and to which date?"),
+            user(f"The {first} one, please move it to May {20 + r}. Economy is fine."),
+            calls(call(f"call_{r}_s", "search_direct_flight", origin="JFK", destination="SEA",
+                       date=f"2024-05-{20 + r}")),
+            result(f"call_{r}_s", flight_options(20 + r)),
+            assistant(f"Here are the options for May {20 + r}: HAT200 at 06:00, HAT201 at 07:00, HAT202 at 08:00 "
+                      "and HAT203 at 09:00, all in economy. Shall I move your flight to HAT201 for $151 (yes/no)?"),
+            user("Yes, HAT201 please."),
+        ]
+    return messages
+
+
+def ending_with_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The episode whose latest messages are a parallel call and its two results (the model must answer them)."""
+    return [*messages, calls(call("call_end_a", "get_reservation_details", reservation_id="ZFA04Y"),
+                             call("call_end_b", "get_flight_status", flight_number="HAT201", date="2024-05-25")),
+            result("call_end_a", reservation("ZFA04Y", 25)), result("call_end_b", {"status": "available"})]
+
+
+def call_ids(message: dict[str, Any]) -> list[str]:
+    return [tool_call["id"] for tool_call in message.get("tool_calls") or []]
+
+
+def assert_calls_and_results_paired(messages: list[dict[str, Any]]) -> None:
+    """Every tool message answers a call of an earlier kept assistant message, every kept call has its result."""
+    open_calls: set[str] = set()
+    answered: set[str] = set()
+    for message in messages:
+        if message["role"] == "tool":
+            assert message["tool_call_id"] in open_calls, f"orphaned tool result {message['tool_call_id']}"
+            answered.add(message["tool_call_id"])
+        open_calls.update(call_ids(message))
+    assert open_calls == answered, f"calls without their results: {sorted(open_calls - answered)}"
+
+
+def total_tokens(messages: list[dict[str, Any]]) -> int:
+    return ESTIMATE.count(messages, TOOLS)
+
+
+def budgets(messages: list[dict[str, Any]], *shares: float) -> list[int]:
+    """Budgets `share` of the way from the kept minimum (system prompt, tools, opening, latest) to the total."""
+    minimum = trim_to_budget(messages, TOOLS, 0, keep_opening=2, counter=ESTIMATE).tokens
+    return [int(minimum + share * (total_tokens(messages) - minimum)) for share in shares]
+
+
+def between(messages: list[dict[str, Any]], share: float) -> int:
+    return budgets(messages, share)[0]
+
+
+def test_the_episode_is_long_and_tau2_like() -> None:
+    messages = airline_episode()
+    assert len(SYSTEM_PROMPT) > 5000 and len(TOOLS) >= 10
+    assert any(len(call_ids(message)) == 2 for message in messages)
+    assert_calls_and_results_paired(messages)
+    assert total_tokens(messages) > 20000
+
+
+def test_a_conversation_that_fits_comes_back_unchanged() -> None:
+    messages = airline_episode(rounds=2)
+    trimmed = trim_to_budget(messages, TOOLS, total_tokens(messages), keep_opening=2, counter=ESTIMATE)
+    assert trimmed.messages == messages
+    assert (trimmed.dropped_messages, trimmed.dropped_tokens, trimmed.tokens) == (0, 0, total_tokens(messages))
+    assert trimmed.messages[0] is not messages[0]
+
+
+def test_trimming_fits_the_budget_and_keeps_system_opening_and_latest() -> None:
+    messages = airline_episode()
+    budget = between(messages, 0.3)
+    trimmed = trim_to_budget(messages, TOOLS, budget, keep_opening=2, counter=ESTIMATE)
+    assert trimmed.tokens <= budget
+    assert trimmed.tokens == total_tokens(trimmed.messages)
+    assert trimmed.messages[0]["role"] == "system"
+    assert trimmed.messages[0]["content"].startswith(SYSTEM_PROMPT)
+    assert trimmed.messages[1:3] == messages[1:3]
+    assert trimmed.messages[-1] == messages[-1]
+    assert trimmed.dropped_messages == len(messages) - len(trimmed.messages) > 0
+
+
+def test_the_kept_messages_are_the_newest_in_order() -> None:
+    messages = airline_episode()
+    trimmed = trim_to_budget(messages, TOOLS, between(messages, 0.5), keep_opening=2, counter=ESTIMATE)
+    kept_tail = trimmed.messages[3:]
+    assert kept_tail == messages[len(messages) - len(kept_tail):]
+
+
+def test_the_history_says_how_many_messages_were_dropped() -> None:
+    messages = airline_episode()
+    trimmed = trim_to_budget(messages, TOOLS, between(messages, 0.3), keep_opening=2, counter=ESTIMATE)
+    system = trimmed.messages[0]["content"]
+    assert system.endswith(f"\n\n[Note: {trimmed.dropped_messages} {NOTE}]")
+    assert [m["role"] for m in trimmed.messages].count("system") == 1
+
+
+@pytest.mark.parametrize("ending", ["user", "results"])
+def test_no_budget_ever_splits_a_call_from_its_results(ending: str) -> None:
+    messages = airline_episode() if ending == "user" else ending_with_results(airline_episode())
+    for budget in budgets(messages, 0.9, 0.7, 0.5, 0.3, 0.1, 0.0, -1.0):
+        trimmed = trim_to_budget(messages, TOOLS, budget, keep_opening=2, counter=ESTIMATE)
+        assert_calls_and_results_paired(trimmed.messages)
+        assert trimmed.messages[-1] == messages[-1]
+
+
+def test_the_latest_call_and_both_its_results_survive_the_smallest_budget() -> None:
+    messages = ending_with_results(airline_episode())
+    trimmed = trim_to_budget(messages, TOOLS, 0, keep_opening=2, counter=ESTIMATE)
+    assert trimmed.messages[-3:] == messages[-3:]
+    assert call_ids(trimmed.messages[-3]) == ["call_end_a", "call_end_b"]
+
+
+def test_a_minimum_that_does_not_fit_is_returned_with_its_count() -> None:
+    messages = airline_episode()
+    trimmed = trim_to_budget(messages, TOOLS, 100, keep_opening=2, counter=ESTIMATE)
+    assert [m["role"] for m in trimmed.messages] == ["system", "assistant", "user", "user"]
+    assert trimmed.tokens == total_tokens(trimmed.messages) > 100
+    assert trimmed.dropped_messages == len(messages) - 4
+
+
+def test_an_opening_that_ends_in_a_call_keeps_its_result() -> None:
+    messages = airline_episode()
+    trimmed = trim_to_budget(messages, TOOLS, 0, keep_opening=3, counter=ESTIMATE)
+    assert trimmed.messages[1:5] == messages[1:5]
+    assert_calls_and_results_paired(trimmed.messages)
+
+
+def test_keep_opening_zero_keeps_only_the_system_prompt_and_the_latest() -> None:
+    messages = airline_episode()
+    trimmed = trim_to_budget(messages, TOOLS, 0, keep_opening=0, counter=ESTIMATE)
+    assert [m["role"] for m in trimmed.messages] == ["system", "user"]
+
+
+def test_two_user_messages_never_meet_across_the_gap() -> None:
+    messages = airline_episode()
+    roles = [m["role"] for m in messages]
+    for budget in budgets(messages, 0.95, 0.8, 0.65, 0.5, 0.35, 0.2, 0.05):
+        trimmed = trim_to_budget(messages, TOOLS, budget, keep_opening=2, counter=ESTIMATE)
+        kept = [m["role"] for m in trimmed.messages]
+        assert ("user", "user") not in zip(kept, kept[1:], strict=False), (budget, kept)
+    assert ("user", "user") not in zip(roles, roles[1:], strict=False)
+
+
+def test_a_cut_landing_on_a_user_message_drops_it_too() -> None:
+    """Dropping the user lookup alone would leave the opening's request followed by the next user message."""
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}, assistant("Hi! How can I help you today?"),
+                user(f"My user id is {USER_ID}."), assistant("Thanks, one moment. " * 200), user("Any news?"),
+                assistant("Yes: your flight is confirmed."), user("Great, thanks!")]
+    without_long_reply = [*messages[:3], *messages[4:]]
+    budget = total_tokens(without_long_reply) + 40
+    trimmed = trim_to_budget(messages, TOOLS, budget, keep_opening=2, counter=ESTIMATE)
+    assert [m["content"] for m in trimmed.messages[1:]] == [messages[1]["content"], messages[2]["content"],
+                                                            messages[5]["content"], messages[6]["content"]]
+    assert trimmed.dropped_messages == 2
+
+
+def test_the_input_is_never_mutated() -> None:
+    messages = airline_episode()
+    before = copy.deepcopy(messages)
+    trimmed = trim_to_budget(messages, TOOLS, between(messages, 0.2), keep_opening=2, counter=ESTIMATE)
+    trimmed.messages[-1]["content"] = "changed"
+    assert messages == before
+
+
+def test_dropped_tokens_is_what_the_dropped_messages_held() -> None:
+    messages = airline_episode()
+    trimmed = trim_to_budget(messages, TOOLS, between(messages, 0.3), keep_opening=2, counter=ESTIMATE)
+    without_note = [{**trimmed.messages[0], "content": SYSTEM_PROMPT}, *trimmed.messages[1:]]
+    assert trimmed.dropped_tokens == total_tokens(messages) - total_tokens(without_note) > 0
+
+
+def test_trimming_twice_leaves_one_note_with_both_counts() -> None:
+    messages = airline_episode()
+    once = trim_to_budget(messages, TOOLS, between(messages, 0.5), keep_opening=2, counter=ESTIMATE)
+    twice = trim_to_budget(once.messages, TOOLS, between(messages, 0.2), keep_opening=2, counter=ESTIMATE)
+    count = once.dropped_messages + twice.dropped_messages
+    assert twice.messages[0]["content"].count("[Note:") == 1
+    assert twice.messages[0]["content"].endswith(f"[Note: {count} {NOTE}]")
+    assert count == len(messages) - len(twice.messages)
+
+
+def test_a_history_without_system_prompt_gets_the_note_first() -> None:
+    messages = airline_episode()[1:]
+    trimmed = trim_to_budget(messages, TOOLS, between(messages, 0.3), keep_opening=2, counter=ESTIMATE)
+    assert trimmed.messages[0] == {"role": "system",
+                                   "content": f"[Note: {trimmed.dropped_messages} {NOTE}]"}
+    assert trimmed.messages[1:3] == messages[0:2]
+
+
+def test_content_parts_are_counted_and_noted() -> None:
+    messages = airline_episode()
+    messages[0] = {"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]}
+    trimmed = trim_to_budget(messages, TOOLS, between(messages, 0.3), keep_opening=2, counter=ESTIMATE)
+    parts = trimmed.messages[0]["content"]
+    assert parts[0] == {"type": "text", "text": SYSTEM_PROMPT} and NOTE in parts[-1]["text"]
+    assert ESTIMATE.count(messages[:1], []) > ESTIMATE.text_tokens(SYSTEM_PROMPT)
+
+
+# -- counters ---------------------------------------------------------------------------------------------------
+
+
+def corpus() -> list[str]:
+    texts = [SYSTEM_PROMPT, json.dumps(TOOLS)]
+    for message in airline_episode(rounds=3):
+        texts.append(message.get("content") or "")
+        texts += [tool_call["function"]["arguments"] for tool_call in message.get("tool_calls") or []]
+    return [text for text in texts if text]
+
+
+@pytest.fixture(scope="module")
+def tokenizer_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A byte-level BPE tokenizer (the kind Qwen and Llama 3 ship) trained here on the episode's own texts."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=4000, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tokenizer.train_from_iterator(corpus(), trainer=trainer)
+    folder = tmp_path_factory.mktemp("tokenizer")
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return folder
+
+
+def test_the_tokenizer_counter_counts_text_with_the_tokenizer(tokenizer_folder: Path) -> None:
+    counter = TokenizerCounter.from_folder(tokenizer_folder)
+    tokenizer = Tokenizer.from_file(str(tokenizer_folder / "tokenizer.json"))
+    text = "Which reservation would you like to change?"
+    assert counter.text_tokens(text) == len(tokenizer.encode(text, add_special_tokens=False).ids) > 1
+    assert counter.text_tokens("") == 0
+    assert counter.count([user(text)], []) == (REPLY_PRIMING + MESSAGE_OVERHEAD + counter.text_tokens("user")
+                                               + counter.text_tokens(text))
+
+
+def test_the_tokenizer_counter_counts_calls_results_and_tools(tokenizer_folder: Path) -> None:
+    counter = TokenizerCounter.from_folder(tokenizer_folder)
+    messages = airline_episode(rounds=1)
+    with_call = counter.count(messages[:4], [])
+    assert with_call > counter.count(messages[:3], []) + counter.text_tokens(json.dumps({"user_id": USER_ID})) - 2
+    assert counter.count(messages, TOOLS) > counter.count(messages, []) + counter.text_tokens(json.dumps(TOOLS)) - 1
+
+
+def test_the_estimate_over_counts_a_real_tokenizer(tokenizer_folder: Path) -> None:
+    counter = TokenizerCounter.from_folder(tokenizer_folder)
+    for text in corpus():
+        assert ESTIMATE.text_tokens(text) >= counter.text_tokens(text), text[:80]
+    messages = ending_with_results(airline_episode())
+    assert ESTIMATE.count(messages, TOOLS) >= counter.count(messages, TOOLS)
+
+
+@pytest.mark.parametrize("text", ["2024-05-15 15:00:00 EST, card 4111111111111111, $1,234.56",
+                                  "HATHAT 4WQ150 8JX2WO ZFA04Y", '{"a":1,"b":[2,3]}'])
+def test_the_estimate_counts_digits_capitals_and_punctuation_generously(text: str) -> None:
+    """Qwen splits numbers into digits, random capitals are ~1.5 letters a token, JSON punctuation ~1 a token."""
+    digits = sum(character.isdigit() for character in text)
+    assert ESTIMATE.text_tokens(text) >= digits + (len(text.encode()) - digits) / 3
+
+
+def test_trimming_with_the_tokenizer_counter_fits(tokenizer_folder: Path) -> None:
+    counter = TokenizerCounter.from_folder(tokenizer_folder)
+    messages = airline_episode()
+    budget = counter.count(messages, TOOLS) // 2
+    trimmed = trim_to_budget(messages, TOOLS, budget, keep_opening=2, counter=counter)
+    assert trimmed.tokens == counter.count(trimmed.messages, TOOLS) <= budget
+    assert_calls_and_results_paired(trimmed.messages)
+
+
+def test_counter_for_uses_the_tokenizer_folder_or_the_estimate(tokenizer_folder: Path) -> None:
+    assert isinstance(counter_for(ContextConfig()), EstimateCounter)
+    assert isinstance(counter_for(ContextConfig(tokenizer=str(tokenizer_folder))), TokenizerCounter)
+    assert isinstance(TokenizerCounter.from_folder(tokenizer_folder / "tokenizer.json"), TokenizerCounter)
+
+
+def test_a_folder_without_tokenizer_json_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(AgentConfigError, match=r"context\.tokenizer: .* has no tokenizer\.json"):
+        counter_for(ContextConfig(tokenizer=str(tmp_path)))
+
+
+def test_a_broken_tokenizer_json_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "tokenizer.json").write_text("{not json")
+    with pytest.raises(AgentConfigError, match="is not a tokenizers file"):
+        TokenizerCounter.from_folder(tmp_path)
+
+
+# -- budget -----------------------------------------------------------------------------------------------------
+
+
+def test_the_budget_is_the_configured_one_first() -> None:
+    config = ContextConfig(max_context_tokens=6000, served_context_tokens=32768)
+    assert context_budget(config, max_tokens=2048) == 6000
+
+
+def test_the_budget_is_the_served_context_minus_the_completion() -> None:
+    config = ContextConfig(served_context_tokens=16384)
+    assert context_budget(config, max_tokens=2048) == 16384 - 2048
+    assert context_budget(config, max_tokens=None) == 16384 - DEFAULT_RESERVE == 15360
+
+
+def test_no_budget_when_nothing_is_known_or_context_is_off() -> None:
+    assert context_budget(ContextConfig(), max_tokens=1024) is None
+    assert context_budget(ContextConfig(enabled=False, max_context_tokens=4096), max_tokens=None) is None
+
+
+def test_a_completion_larger_than_the_context_leaves_no_budget() -> None:
+    assert context_budget(ContextConfig(served_context_tokens=4096), max_tokens=8000) == 0
+
+
+# -- overflow answers -------------------------------------------------------------------------------------------
+
+VLLM_OLD = ("Error code: 400 - {'object': 'error', 'message': \"This model's maximum context length is 4096 tokens. "
+            "However, you requested 5000 tokens (4000 in the messages, 1000 in the completion). Please reduce the "
+            "length of the messages or completion.\", 'type': 'BadRequestError', 'param': None, 'code': 400}")
+VLLM_NEW = ("Error code: 400 - {'error': {'message': \"'max_tokens' or 'max_completion_tokens' is too large: 1000. "
+            "This model's maximum context length is 4096 tokens and your request has 3500 input tokens "
+            "(1000 > 4096 - 3500). None\", 'type': 'BadRequestError', 'param': None, 'code': 400}}")
+VLLM_INPUT = ("This model's maximum context length is 4096 tokens. However, your request has 5000 input tokens. "
+              "Please reduce the length of the input messages.")
+LLAMA_CPP = ('{"error":{"code":400,"message":"request (4476 tokens) exceeds the available context size (4096 tokens), '
+             'try increasing it","type":"exceed_context_size_error","n_prompt_tokens":4476,"n_ctx":4096}}')
+LLAMA_CPP_OLD = "the request exceeds the available context size, try increasing it"
+OPENAI = ("Error code: 400 - {'error': {'message': \"This model's maximum context length is 8192 tokens. However, "
+          "your messages resulted in 9000 tokens (8500 in the messages, 500 in the functions). Please reduce the "
+          "length of the messages or functions.\", 'type': 'invalid_request_error', 'param': 'messages', "
+          "'code': 'context_length_exceeded'}}")
+LITELLM = ("litellm.ContextWindowExceededError: litellm.BadRequestError: ContextWindowExceededError: OpenAIException"
+           " - This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4000 in the "
+           "messages, 1000 in the completion).")
+
+
+@pytest.mark.parametrize(("reported", "budget", "expected"), [
+    (VLLM_OLD, 4000, 2786),  # 4000 * (4096 - 1000) / 4000 * 0.9
+    (LITELLM, 4000, 2786),
+    (VLLM_NEW, 3072, 2445),  # 3072 * (4096 - 1000) / 3500 * 0.9
+    (VLLM_INPUT, 3072, 2264),  # 3072 * 4096 / 5000 * 0.9
+    (LLAMA_CPP, 3072, 2530),  # 3072 * 4096 / 4476 * 0.9
+    (OPENAI, 8000, 6553),  # 8000 * 8192 / 9000 * 0.9: "resulted in" counts messages and functions
+    (LLAMA_CPP_OLD, 3072, 2457),  # no numbers: 0.8 * budget
+    (None, 1000, 800),
+])
+def test_shrink_budget_reads_the_engines_numbers(reported: str | None, budget: int, expected: int) -> None:
+    assert shrink_budget(budget, reported) == expected
+
+
+def test_shrink_budget_with_only_the_context_stays_under_it() -> None:
+    assert shrink_budget(10000, "This model's maximum context length is 4096 tokens.") == 3686
+
+
+def test_shrink_budget_is_always_smaller_and_never_negative() -> None:
+    assert shrink_budget(500, "maximum context length is 8192 tokens. However, your request has 100 input tokens") == 499
+    assert shrink_budget(0, None) == 0
+    too_large = ("'max_tokens' or 'max_completion_tokens' is too large: 8000. This model's maximum context length is "
+                 "4096 tokens and your request has 2778 input tokens (8000 > 4096 - 2778).")
+    assert shrink_budget(3072, too_large) == 0
+
+
+@pytest.mark.parametrize("text", [VLLM_OLD, VLLM_NEW, VLLM_INPUT, LLAMA_CPP, LLAMA_CPP_OLD, OPENAI, LITELLM,
+                                  "The decoder prompt (length 5000) is longer than the maximum model length of 4096."])
+def test_overflow_answers_are_recognised(text: str) -> None:
+    assert is_context_overflow(400, text)
+    assert is_context_overflow(None, text)
+
+
+def test_llama_cpp_answering_500_for_an_overflow_is_recognised() -> None:
+    assert is_context_overflow(500, LLAMA_CPP_OLD)
+
+
+@pytest.mark.parametrize(("status", "text"), [
+    (401, "Error code: 401 - {'error': {'message': 'Incorrect API key provided', 'code': 'invalid_api_key'}}"),
+    (429, "Rate limit reached for requests"),
+    (500, "Error in extracting tool call from response."),
+    (200, "This model's maximum context length is 4096 tokens."),
+])
+def test_other_answers_are_not_overflows(status: int, text: str) -> None:
+    assert not is_context_overflow(status, text)
