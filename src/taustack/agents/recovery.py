@@ -8,6 +8,7 @@ the message), so litellm's and openai's exception classes work without importing
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -31,6 +32,7 @@ PERMANENT_NAMES = ("BadRequestError", "AuthenticationError", "PermissionDeniedEr
 # the same output at temperature 0, so it needs a resample (or a re-prompt), not a retry
 PARSER_FAILURES = ("error in extracting tool call", "tool call parser", "tool_call_parser", "tool parser",
                    "handle streaming tool call", "jsondecodeerror")
+PARSER_WORDS = re.compile(r"pars(e|ing)\W+(\w+\W+){0,4}tool|tool\W+(\w+\W+){0,4}pars(e|ing)", re.IGNORECASE)
 TRANSIENT_STATUSES = frozenset({408, 429})  # Request Timeout (litellm's Timeout carries 408), Too Many Requests
 NOT_TRANSIENT_5XX = frozenset({501, 505})  # Not Implemented, HTTP Version Not Supported
 MAX_CHAIN = 8
@@ -63,9 +65,10 @@ def _class_names(exc: BaseException) -> list[str]:
 
 def is_parser_failure(exc: BaseException) -> bool:
     """Whether an error is the engine failing to parse the model's tool call (vLLM's hermes parser's "Error in
-    extracting tool call from response", a JSONDecodeError): a 5xx that a retry of the same request would not fix."""
+    extracting tool call from response", Ollama's 500 "error parsing tool call", a JSONDecodeError): a 5xx that a
+    retry of the same request would not fix. `eval run`'s failure classes use it too."""
     text = _message(exc).lower()
-    return any(phrase in text for phrase in PARSER_FAILURES)
+    return any(phrase in text for phrase in PARSER_FAILURES) or PARSER_WORDS.search(text) is not None
 
 
 def _verdict(exc: BaseException) -> bool | None:
@@ -93,7 +96,8 @@ def is_transient(exc: BaseException) -> bool:
     """Whether a retry of the same request may succeed: timeouts, connection errors and resets, HTTP 408, 429
     and 5xx (by status_code / status, or class names such as litellm's Timeout, APIConnectionError,
     RateLimitError, ServiceUnavailableError, InternalServerError; the builtins ConnectionError and TimeoutError),
-    looking through __cause__ / __context__ when the exception itself says nothing.
+    looking through __cause__ / __context__ when the exception itself says nothing (a context hidden with
+    `raise ... from None` stays hidden, as in a traceback).
 
     Not transient: other 4xx (authentication, bad request, not found), a context overflow whatever its status
     (the request must shrink, see context.shrink_budget), 501 and 505, and a 5xx whose message is a tool-parser
@@ -108,7 +112,8 @@ def is_transient(exc: BaseException) -> bool:
         verdict = _verdict(current)
         if verdict is not None:
             return verdict
-        current = current.__cause__ or current.__context__
+        current = current.__cause__ if current.__cause__ is not None else (
+            None if current.__suppress_context__ else current.__context__)
     return False
 
 

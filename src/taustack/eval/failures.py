@@ -7,11 +7,11 @@ the engine could not parse is the model's failure, though Ollama answers it with
 from __future__ import annotations
 
 import json
-import re
 import traceback
 from dataclasses import dataclass
 
-PARSER_FAILURE = re.compile(r"pars(e|ing)\W+(\w+\W+){0,4}tool|tool\W+(\w+\W+){0,4}pars(e|ing)", re.IGNORECASE)
+from taustack.agents.recovery import is_parser_failure
+
 INFRA_NAMES = frozenset({
     "APIConnectionError", "Timeout", "APITimeoutError", "ConnectError", "ConnectTimeout", "ReadTimeout",
     "ReadError", "RemoteProtocolError", "ServiceUnavailableError", "BadGatewayError", "InternalServerError",
@@ -35,12 +35,11 @@ def status_of(exc: BaseException) -> int | None:
 
 def kind_of(exc: BaseException) -> str:
     names = {cls.__name__ for cls in type(exc).__mro__}
-    text = str(exc)
     status = status_of(exc)
     if isinstance(exc, json.JSONDecodeError) or names & MODEL_NAMES:
         return "model"
     if (names & INFRA_NAMES or (status is not None and (status >= 500 or status in (401, 403, 404, 429)))):
-        return "model" if PARSER_FAILURE.search(text) else "infrastructure"
+        return "model" if is_parser_failure(exc) else "infrastructure"
     return "other"
 
 
