@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 DEMO_STACK ?= serving/demo.yaml
 UP_STACK = --stack $(or $(STACK),serving/stack.yaml)
 
-.PHONY: help setup setup-eval bench-eval docker images images-offline images-test lock demo test test-unit bench lint render up up-ollama \
+.PHONY: help setup setup-eval bench-eval bench-agent docker images images-offline images-test lock demo test test-unit bench lint render up up-ollama \
         up-llamacpp up-vllm up-gateway up-monitoring down status pull clean \
         train-sft train-status
 
@@ -27,6 +27,7 @@ help:
 	@echo "make up-ollama GPUS=4 Ollama replicas behind nginx on 127.0.0.1:11434 (GPU_IDS=1,3 REPLICAS=2 STACK=...)"
 	@echo "make status | down    a row per replica | stop everything"
 	@echo "make bench-eval       how saving grows over a 200-simulation eval run (tau2's way and taustack's)"
+	@echo "make bench-agent      tau2 episodes replayed with faults: stock agent vs LLMAgentV2 (BENCH_AGENT_ARGS=--ci)"
 	@echo "make train-sft RECIPE=training/sft.yaml GPU_IDS=0,1   SFT with LoRA in the trainer container (GPUS=cpu)"
 	@echo "make images-offline   build base images from Debian packages (no registry needed)"
 	@echo "make lock             regenerate the hash-pinned locks (requirements/*.txt) from requirements/*.in"
@@ -97,6 +98,12 @@ bench: $(VENV)/.installed images-test
 # 200 tau2 simulations saved 26.3's way and taustack's, and whole runs side by side on a fake endpoint (not in CI)
 bench-eval: $(VENV)/.eval-installed
 	$(VENV)/bin/python bench/eval_saving.py
+
+# The repo's recorded tau2 episodes replayed through tau2 26.3's run_task against a replay endpoint that checks every
+# request; faults from bench/agent_replay/faults*.json; llm_agent and llm_agent_v2 side by side, targets printed.
+# BENCH_AGENT_ARGS="--ci --check": the < 5 min sample, exit 1 on a missed target; --json-out FILE; --agents llm_agent
+bench-agent: $(VENV)/.eval-installed
+	$(VENV)/bin/python bench/agent_replay.py $(BENCH_AGENT_ARGS)
 
 test-unit: $(VENV)/.eval-installed
 	$(VENV)/bin/pytest -m "not docker" $(PYTEST_ARGS)
