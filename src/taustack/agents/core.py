@@ -19,17 +19,11 @@ from typing import Any
 from taustack.agents.analytics import MessageCounters
 from taustack.agents.completion import Choice, Completion, complete, request_kwargs
 from taustack.agents.config import AgentConfig
-from taustack.agents.context import (
-    TokenCounter,
-    context_budget,
-    counter_for,
-    is_context_overflow,
-    shrink_budget,
-    trim_to_budget,
-)
+from taustack.agents.context import context_budget, is_context_overflow, shrink_budget, trim_to_budget
 from taustack.agents.protocol import apply_protocol
 from taustack.agents.recovery import call_with_retries
 from taustack.agents.repair import RawToolCall, RepairOutcome, ToolCallOut, repair_message, reprompt_text
+from taustack.agents.tokens import TokenCounter, counter_for
 from taustack.agents.voting import Candidate, action_key, sample_seeds, vote
 
 THINK_TOOL = "think"
