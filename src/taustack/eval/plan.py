@@ -62,8 +62,11 @@ class RunRequest:
             raise TaustackError(f"--agent-config configures taustack's llm_agent_v2, not --agent {self.agent}")
         if self.agent_config is not None:
             from taustack.agents.config import load_config
+            from taustack.agents.tokens import counter_for
 
-            load_config(self.agent_config)  # a bad config is refused before anything is written
+            config = load_config(self.agent_config)  # a bad config is refused before anything is written
+            if config.context.enabled:
+                counter_for(config.context)  # and so is a tokenizer folder that cannot be read
         for value, flag in ((self.trials, "--trials"), (self.max_steps, "--max-steps"),
                             (self.max_errors, "--max-errors"), (self.concurrency, "--concurrency")):
             if value < 1:

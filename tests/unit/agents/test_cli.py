@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ROOT, SUBPROCESS_ENV, run_cli
 
 
@@ -16,14 +18,16 @@ def tau2_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
                           text=True, timeout=300, check=False, env={**os.environ, **SUBPROCESS_ENV, **(env or {})})
 
 
-def test_eval_run_refuses_a_bad_agent_config_before_writing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("text", "named"), [("repair:\n  max_reprompts: -2\n", "repair.max_reprompts"),
+                                            ("context:\n  tokenizer: /nonexistent/tokenizer\n", "context.tokenizer")])
+def test_eval_run_refuses_a_bad_agent_config_before_writing(tmp_path: Path, text: str, named: str) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("repair:\n  max_reprompts: -2\n")
+    bad.write_text(text)
     result = run_cli("eval", "run", "--agent", "llm_agent_v2", "--agent-config", str(bad), "--agent-model", "m",
                      "--agent-url", "http://127.0.0.1:9", "--user-model", "m", "--user-url", "http://127.0.0.1:9",
                      "--domain", "mock", "--name", "refused", "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 1
-    assert result.stderr.strip().count("\n") == 0 and "repair.max_reprompts" in result.stderr, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and named in result.stderr, result.stderr
     assert not (tmp_path / "runs").exists()
 
 
