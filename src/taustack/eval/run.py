@@ -121,11 +121,16 @@ def new_run(request: RunRequest, runs_root: Path, workspace: Workspace, parallel
     return execute(run_dir, manifest, keys.values, parallel, console)
 
 
-def served_context(fingerprint: dict[str, object]) -> int | None:
-    """The context the engine serves the model with (the smallest of its deployments), when the stack says."""
+def deployments_of(fingerprint: dict[str, object]) -> list[dict[str, object]]:
+    """A serving fingerprint's deployments (a gateway model may route to several), or the fingerprint itself."""
     deployments = fingerprint.get("deployments")
     entries = deployments if isinstance(deployments, list) else [fingerprint]
-    sizes = [size for e in entries if isinstance(e, dict) and isinstance(size := e.get("context_size"), int)]
+    return [entry for entry in entries if isinstance(entry, dict)]
+
+
+def served_context(fingerprint: dict[str, object]) -> int | None:
+    """The context the engine serves the model with (the smallest of its deployments), when the stack says."""
+    sizes = [size for e in deployments_of(fingerprint) if isinstance(size := e.get("context_size"), int)]
     return min(sizes) if sizes else None
 
 
@@ -150,10 +155,8 @@ def agent_configs(run_dir: RunDir, request: RunRequest, cells: list[Cell], finge
 
 
 def model_file_of(fingerprint: dict[str, object], root: Path) -> Path | None:
-    deployments = fingerprint.get("deployments")
-    entries = deployments if isinstance(deployments, list) else [fingerprint]
-    for entry in entries:
-        if isinstance(entry, dict) and entry.get("model_file"):
+    for entry in deployments_of(fingerprint):
+        if entry.get("model_file"):
             path = Path(str(entry["model_file"]))
             return path if path.is_absolute() else root / path
     return None
