@@ -3,6 +3,7 @@
 #   base images (taustack/base, python, nginx) -> scripts/images-offline.sh --prefer-registry
 #   taustack/llamacpp:0.3.36                   -> docker/llamacpp.Dockerfile (llama.cpp compiled once, cached)
 #   taustack/gateway:1.106.2                   -> docker/gateway.Dockerfile (litellm[proxy] pinned)
+#   taustack/router:0.1.17                     -> docker/router.Dockerfile (vllm-router, its PyPI wheel)
 #   taustack/trainer:cpu (WITH_TRAINER=1 only) -> docker/trainer.Dockerfile on the Debian Python base, CPU torch from
 #                                                 pip's find-links folder when it holds the wheel, else TORCH_INDEX_URL
 # Every pip install in them is hash-checked from requirements/*.txt (scripts/lock.sh); the image tags come from
@@ -13,6 +14,7 @@ export DOCKER_BUILDKIT=0
 version() { sed -n "s/^$1 = \"\([^\"]*\)\".*/\1/p" "$HERE/src/taustack/versions.py"; }
 LLAMACPP_IMAGE=${LLAMACPP_IMAGE:-$(version LLAMACPP_IMAGE)}
 GATEWAY_IMAGE=${GATEWAY_IMAGE:-$(version GATEWAY_IMAGE)}
+ROUTER_IMAGE=${ROUTER_IMAGE:-$(version ROUTER_IMAGE)}
 CONTROLLER_IMAGE=$(version CONTROLLER_IMAGE)
 TRAINER_IMAGE=${TRAINER_IMAGE:-$(version TRAINER_CPU_IMAGE)}
 # torch's version (and the hash pip checks) is the one in the lock
@@ -30,6 +32,12 @@ if docker image inspect "$GATEWAY_IMAGE" >/dev/null 2>&1 && [ "${1:-}" != "--reb
 else
   echo "[images] building $GATEWAY_IMAGE (pip install litellm[proxy]: about 2 minutes)" >&2
   docker build -f "$HERE/docker/gateway.Dockerfile" -t "$GATEWAY_IMAGE" "$HERE"
+fi
+if docker image inspect "$ROUTER_IMAGE" >/dev/null 2>&1 && [ "${1:-}" != "--rebuild" ]; then
+  echo "[images] present: $ROUTER_IMAGE" >&2
+else
+  echo "[images] building $ROUTER_IMAGE (pip install vllm-router: its 24 MB wheel)" >&2
+  docker build -q -f "$HERE/docker/router.Dockerfile" -t "$ROUTER_IMAGE" "$HERE" >/dev/null
 fi
 for pair in "taustack/prometheus:bookworm=docker/prometheus.Dockerfile=docker" \
             "$CONTROLLER_IMAGE=docker/controller.Dockerfile=."; do

@@ -42,6 +42,7 @@ pin_of() { grep -E "^$2(\[[^]]*\])?==" "$1" | sed 's/[[:space:]]*#.*//'; }
 compile "$R/lock.txt" --only-binary :all: "$R/lock.in"
 compile "$R/compose.txt" --only-binary :all: "$R/compose.in"
 compile "$R/gateway.txt" --only-binary :all: "$R/gateway.in"
+compile "$R/router.txt" --only-binary :all: "$R/router.in"
 compile "$R/controller.txt" --only-binary :all: pyproject.toml "$R/controller.in"
 
 # llama-cpp-python has no wheels: its deps (and its build backend) in llamacpp.txt, the sdist alone in

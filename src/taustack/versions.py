@@ -15,6 +15,7 @@ GRAFANA_IMAGE = "grafana/grafana:12.2.0"
 # built here by scripts/images.sh; each tag is the version of what the image is made of
 LLAMACPP_IMAGE = "taustack/llamacpp:0.3.36"  # llama-cpp-python in requirements/llamacpp.in
 GATEWAY_IMAGE = "taustack/gateway:1.106.2"  # litellm in requirements/gateway.in
+ROUTER_IMAGE = "taustack/router:0.1.17"  # vllm-router in requirements/router.in
 CONTROLLER_IMAGE = "taustack/controller:0.1.0"  # taustack's version (pyproject.toml)
 TRAINER_IMAGE = "taustack/trainer:0.1.0"  # the GPU build (CUDA PyTorch base)
 TRAINER_CPU_IMAGE = "taustack/trainer:cpu"  # the CPU build the tests train with

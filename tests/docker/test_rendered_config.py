@@ -36,7 +36,7 @@ CONFS = sorted(f"{conf.parent.parent.name}/{conf.name}" for conf in GOLDEN.glob(
 @pytest.mark.parametrize("case_conf", CONFS)
 def test_nginx_accepts_the_rendered_conf(case_conf: str, base_images: None) -> None:
     conf: Path = GOLDEN / case_conf.split("/")[0] / "nginx" / case_conf.split("/")[1]
-    hosts = sorted(set(re.findall(r"server ([a-z]+-\d+):\d+", conf.read_text())))
+    hosts = sorted(set(re.findall(r"(?:server |http://)([a-z]+-(?:\d+|router)):\d+", conf.read_text())))
     assert hosts
     add_hosts = [arg for host in hosts for arg in ("--add-host", f"{host}:127.0.0.1")]
     # a public bind includes the token map the container writes at start; write one the same way

@@ -65,6 +65,14 @@ CASES: dict[str, dict[str, object]] = {
         "gateway": {"models": [{"name": "tiny", "engine": "llamacpp", "model": "tiny"}]},
         "monitoring": {},
     },
+    "affinity-hash": {
+        "llamacpp": {"model": "models/tiny/tiny.gguf", "replicas": 2},
+        "balancer": {"affinity": "hash"},
+    },
+    "affinity-off": {
+        "ollama": {"gpus": 2},
+        "balancer": {"affinity": "off", "strategy": "round_robin"},
+    },
     "two-per-replica": {
         "ollama": {"gpus": 4, "gpus_per_replica": 2, "port": 21434},
         "balancer": {"read_timeout_s": 600, "body_limit": "16m", "worker_connections": 4096},

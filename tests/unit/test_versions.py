@@ -115,6 +115,7 @@ def tag(image: str) -> str:
 def test_built_image_tags_are_the_versions_they_are_made_of() -> None:
     assert tag(versions.LLAMACPP_IMAGE) == in_pins(REQ / "llamacpp.in")["llama-cpp-python"]
     assert tag(versions.GATEWAY_IMAGE) == in_pins(REQ / "gateway.in")["litellm"]
+    assert tag(versions.ROUTER_IMAGE) == in_pins(REQ / "router.in")["vllm-router"]
     project = pyproject()
     assert tag(versions.CONTROLLER_IMAGE) == project["version"]
     assert versions.VLLM_IMAGE.rsplit(":v", 1) == ["vllm/vllm-openai", versions.VLLM_VERSION]
@@ -135,6 +136,7 @@ IMAGES = {  # repository -> the tags allowed for it anywhere in the checkout
     "nginx": {tag(versions.NGINX_IMAGE)},
     "taustack/llamacpp": {tag(versions.LLAMACPP_IMAGE)},
     "taustack/gateway": {tag(versions.GATEWAY_IMAGE)},
+    "taustack/router": {tag(versions.ROUTER_IMAGE)},
     "taustack/controller": {tag(versions.CONTROLLER_IMAGE)},
     "taustack/trainer": {tag(versions.TRAINER_IMAGE), tag(versions.TRAINER_CPU_IMAGE)},
 }

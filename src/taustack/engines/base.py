@@ -61,6 +61,7 @@ class ReplicaGroup:
     routes: Routes
     models: tuple[str, ...] = ()
     auth: bool = False
+    router: bool = False  # a session-aware router behind the balancer (`balancer.affinity: router`)
 
     @property
     def profile(self) -> str:
@@ -75,8 +76,13 @@ class ReplicaGroup:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def router_service(self) -> str:
+        return f"{self.engine}-router"
+
+    @property
     def services(self) -> list[str]:
-        return [*(replica.service for replica in self.replicas), self.balancer_service]
+        router = [self.router_service] if self.router else []
+        return [*(replica.service for replica in self.replicas), *router, self.balancer_service]
 
 
 @dataclass(frozen=True)

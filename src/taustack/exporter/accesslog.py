@@ -1,4 +1,5 @@
-"""Per-replica request counts, status classes and latencies, read from nginx's JSON access log."""
+"""Per-replica request counts, status classes, session-carrying requests and latencies, read from nginx's JSON
+access log."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ class BalancerMetrics:
         labels = ["balancer", "replica"]
         self.requests = Counter("taustack_balancer_requests", "Requests through a balancer, by replica and status",
                                 [*labels, "code"], registry=registry)
+        self.session_requests = Counter("taustack_balancer_session_requests",
+                                        "Requests through a balancer that carried an X-Session-ID, by replica",
+                                        labels, registry=registry)
         self.duration = Histogram("taustack_balancer_request_duration_seconds",
                                   "Time from a request's first byte to its last answer byte, at the balancer",
                                   labels, buckets=BUCKETS, registry=registry)
@@ -60,6 +64,8 @@ class AccessLogMetrics:
             return
         labels = (entry.balancer, entry.replica)
         self.metrics.requests.labels(*labels, f"{entry.status // 100}xx").inc()
+        if entry.session:
+            self.metrics.session_requests.labels(*labels).inc()
         self.metrics.duration.labels(*labels).observe(entry.request_time_s)
         if entry.upstream_header_s is not None:
             self.metrics.upstream_header.labels(*labels).observe(entry.upstream_header_s)

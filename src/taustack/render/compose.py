@@ -5,10 +5,10 @@ from __future__ import annotations
 import yaml
 
 from taustack.engines.base import ReplicaGroup
-from taustack.render.nginx import AUTH_FILE
+from taustack.render.nginx import AUTH_FILE, REPLICA_TAG_PORT, ROUTER_METRICS_PORT, ROUTER_PORT
 from taustack.render.services import ComposeFile, ComposeService, Dependency, Healthcheck, Ulimit
 from taustack.secrets import API_TOKEN
-from taustack.stackfile.balancer import BalancerSpec
+from taustack.stackfile.balancer import BalancerSpec, RouterSpec
 
 HEADER = (
     "# Rendered by `taustack render` from serving/stack.yaml: do not edit.\n"
@@ -49,13 +49,40 @@ def balancer_service(group: ReplicaGroup, settings: BalancerSpec, conf_path: str
         volumes=(f"{conf_path}:/etc/nginx/nginx.conf:ro", *((logs_mount,) if logs_mount else ())),
         ports=(f"{group.bind}:{group.port}:{group.port}",),
         ulimits=(Ulimit("nofile", nofile, nofile),),
-        # nginx resolves replica names once, at start: recreating a replica (new address) restarts nginx too
-        depends_on=tuple(Dependency(replica.service, restart=True) for replica in group.replicas),
+        # nginx resolves replica (and router) names once, at start: recreating one (new address) restarts nginx too
+        depends_on=tuple(Dependency(service, restart=True) for service in group.services
+                         if service != group.balancer_service),
         healthcheck=Healthcheck(test=("CMD-SHELL", check), interval="3s", timeout="3s", start_period="10s"),
         labels={"io.taustack.engine": group.engine, "io.taustack.role": "balancer"},
         config=config,
         environment=environment,
         order=BALANCER_KEY_ORDER,
+    )
+
+
+def router_service(group: ReplicaGroup, router: RouterSpec, read_timeout_s: int) -> ComposeService:
+    """vllm-router for the group's requests with an X-Session-ID. Its workers are nginx's per-replica ports (the
+    answer names the replica); nginx retries what it fails, so it retries nothing itself, and a failed replica
+    is back in its rotation seconds after it answers again (a short circuit-breaker timeout). Nothing of it is
+    published. It listens only once a worker answers: until then nginx's least_conn answers its sessions."""
+    workers = tuple(f"http://{group.balancer_service}:{REPLICA_TAG_PORT + index}"
+                    for index in range(len(group.replicas)))
+    liveness = f"http://127.0.0.1:{ROUTER_PORT}/liveness"
+    return ComposeService(
+        name=group.router_service,
+        image=router.image,
+        profiles=(group.profile,),
+        command=("--host", "0.0.0.0", "--port", str(ROUTER_PORT), "--worker-urls", *workers,
+                 "--policy", router.policy, "--health-check-endpoint", group.routes.health_path,
+                 "--health-check-interval-secs", str(router.health_interval_s), "--health-check-timeout-secs", "5",
+                 "--worker-startup-check-interval", "1", "--disable-retries", "--cb-timeout-duration-secs", "5",
+                 "--request-timeout-secs", str(read_timeout_s), "--prometheus-host", "0.0.0.0",
+                 "--prometheus-port", str(ROUTER_METRICS_PORT), "--log-level", "warning"),
+        environment={"VLLM_ROUTER_SLL_SESSION_EXPIRATION_IN_S": str(router.session_expiry_s)},
+        # it listens once a replica answers through nginx (which starts after it): up to its startup timeout, 600 s
+        healthcheck=Healthcheck(test=("CMD", "curl", "-fsS", "-o", "/dev/null", liveness), interval="3s",
+                                timeout="3s", start_period="600s"),
+        labels={"io.taustack.engine": group.engine, "io.taustack.role": "router"},
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from taustack.engines.base import ReplicaGroup
-from taustack.render.nginx import STATUS_PORT
+from taustack.render.nginx import ROUTER_METRICS_PORT, STATUS_PORT
 from taustack.render.services import ComposeService, Dependency, Healthcheck, config_digest
 from taustack.stackfile.monitoring import MonitoringSpec
 from taustack.stackfile.stack import StackSpec
@@ -36,7 +36,7 @@ def targets(groups: Sequence[ReplicaGroup]) -> str:
 
 
 def scrape_config(spec: StackSpec, monitoring: MonitoringSpec, groups: Sequence[ReplicaGroup]) -> str:
-    """Prometheus scrapes the exporter, and the engines and gateway that export metrics of their own."""
+    """Prometheus scrapes the exporter, and the engines, routers and gateway that export metrics of their own."""
     jobs: list[dict[str, Any]] = [
         {"job_name": "taustack", "static_configs": [{"targets": [f"exporter:{monitoring.exporter_port}"]}]},
     ]
@@ -44,6 +44,9 @@ def scrape_config(spec: StackSpec, monitoring: MonitoringSpec, groups: Sequence[
         if group.routes.metrics_path:  # the engine says where it exports metrics, if it does
             jobs.append({"job_name": group.engine, "metrics_path": group.routes.metrics_path, "static_configs": [
                 {"targets": [f"{r.service}:{r.port}" for r in group.replicas]}]})
+        if group.router:  # sessions and decisions per replica (worker: nginx's port for that replica)
+            jobs.append({"job_name": f"{group.engine}-router",
+                         "static_configs": [{"targets": [f"{group.router_service}:{ROUTER_METRICS_PORT}"]}]})
     if spec.gateway is not None:
         jobs.append({"job_name": "litellm", "metrics_path": "/metrics/",
                      "static_configs": [{"targets": [f"gateway:{spec.gateway.port}"]}]})

@@ -18,6 +18,7 @@ class UpstreamServer:
     address: str
     port: int
     replica: str
+    tag_port: int  # where nginx passes the router's requests on to this replica, naming it in X-Taustack-Replica
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class BalancerView:
     listen_port: int
     balance_directive: str
     servers: tuple[UpstreamServer, ...]
+    affinity: str
+    session_pool: str
+    router_address: str
     inference_regex: str
     refused_regex: str
     refused_body: str
@@ -53,20 +57,39 @@ AUTH_FILE = "/tmp/taustack-auth.conf"
 
 STATUS_PORT = 8079
 
+# the router's listeners inside its container (vllm-router's defaults), and the first of the ports on which nginx
+# hands the router's requests to one replica each: none of them is published
+ROUTER_PORT = 30000
+ROUTER_METRICS_PORT = 29000
+REPLICA_TAG_PORT = 9100
+
+# which upstream block serves requests with an X-Session-ID, by `balancer.affinity`
+SESSION_POOLS = {"router": "router", "hash": "session", "off": "balanced"}
+
 # nginx's default method is weighted round robin: no directive
 BALANCE_DIRECTIVES = {"least_conn": "least_conn;", "round_robin": "# round robin (nginx's default)"}
 
 
+def session_affinity(settings: BalancerSpec, replicas: int) -> str:
+    """The group's `balancer.affinity`; one replica has no choice to make (no router, no hash)."""
+    return settings.affinity if replicas > 1 else "off"
+
+
 def balancer_view(group: ReplicaGroup, settings: BalancerSpec, monitoring: bool = False) -> BalancerView:
     servers = tuple(
-        UpstreamServer(address=f"{replica.service}:{replica.port}", port=replica.port, replica=replica.service)
-        for replica in group.replicas
+        UpstreamServer(address=f"{replica.service}:{replica.port}", port=replica.port, replica=replica.service,
+                       tag_port=REPLICA_TAG_PORT + index)
+        for index, replica in enumerate(group.replicas)
     )
+    affinity = session_affinity(settings, len(group.replicas))
     return BalancerView(
         name=group.engine,
         listen_port=group.port,
         balance_directive=BALANCE_DIRECTIVES[settings.strategy],
         servers=servers,
+        affinity=affinity,
+        session_pool=f"{group.engine}_{SESSION_POOLS[affinity]}",
+        router_address=f"{group.router_service}:{ROUTER_PORT}" if affinity == "router" else "",
         inference_regex=group.routes.inference_regex,
         refused_regex=group.routes.refused_regex,
         refused_body=group.routes.refused_hint,

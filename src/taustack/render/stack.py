@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from taustack.engines.base import Engine, ReplicaGroup
 from taustack.engines.registry import engine_sections
 from taustack.render import litellm, monitoring
-from taustack.render.compose import balancer_service, compose_document
-from taustack.render.nginx import balancer_view, render_nginx_conf
+from taustack.render.compose import balancer_service, compose_document, router_service
+from taustack.render.nginx import balancer_view, render_nginx_conf, session_affinity
 from taustack.render.services import ComposeFile, ComposeService, config_digest
 from taustack.stackfile.resolve import ResolvedStack
 from taustack.stackfile.stack import StackSpec
@@ -40,6 +40,7 @@ def render_stack(resolved: ResolvedStack, workspace: Workspace) -> RenderedStack
     files: dict[str, str] = {}
     for engine, section in sections:
         group = engine.build_group(section, resolved.devices(engine.name))
+        group = replace(group, router=session_affinity(spec.balancer, len(group.replicas)) == "router")
         groups.append(group)
         view = balancer_view(group, spec.balancer, monitoring=spec.monitoring is not None)
         files[nginx_file(group)] = render_nginx_conf(view, workspace.templates_dir)
@@ -65,7 +66,7 @@ def nginx_file(group: ReplicaGroup) -> str:
 
 def compose_file(spec: StackSpec, workspace: Workspace, sections: Sequence[tuple[Engine, Any]],
                  groups: Sequence[ReplicaGroup], files: Mapping[str, str], keys: Mapping[str, str]) -> ComposeFile:
-    """Every service, in order: each group's replicas then its balancer, the gateway, monitoring."""
+    """Every service, in order: each group's replicas, its router, its balancer, the gateway, monitoring."""
     services: list[ComposeService] = []
     volumes: list[str] = []
     logs_mount = f"{monitoring.LOGS_VOLUME}:{monitoring.LOGS_DIR}" if spec.monitoring is not None else ""
@@ -73,6 +74,8 @@ def compose_file(spec: StackSpec, workspace: Workspace, sections: Sequence[tuple
         services += engine.services(section, group, workspace)
         volumes += engine.volumes(section)
         conf_path = workspace.from_root(workspace.generated_dir / nginx_file(group))
+        if group.router:
+            services.append(router_service(group, spec.balancer.router, spec.balancer.read_timeout_s))
         services.append(balancer_service(group, spec.balancer, conf_path,
                                          config_digest(files, [nginx_file(group)]), logs_mount))
     if spec.gateway is not None:

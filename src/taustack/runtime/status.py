@@ -12,7 +12,7 @@ from rich.table import Table
 from taustack.engines.base import ReplicaGroup, ReplicaHealth
 from taustack.runtime.docker import ContainerState
 from taustack.runtime.health import is_ready, missing_models
-from taustack.runtime.traffic import ReplicaTraffic
+from taustack.runtime.traffic import ReplicaTraffic, distinct_sessions
 from taustack.stackfile.gateway import GatewaySpec
 
 RECENT_WINDOW = "5m"
@@ -33,6 +33,7 @@ class ReplicaRow:
     served_recent: int | None = None
     errors_recent: int | None = None
     p50_ms_recent: float | None = None
+    sessions_recent: int | None = None
     in_flight: int | None = None
 
 
@@ -90,13 +91,15 @@ def build_rows(
         state = containers.get(group.balancer_service)
         counts = connections.get(group.balancer_service)
         group_traffic = [traffic[r.service] for r in group.replicas if r.service in traffic]
+        answered = answer == "200"
         rows.append(
             ReplicaRow(
                 service=group.balancer_service, engine=group.engine, gpus="-", container=container_label(state),
-                ready=answer == "200", version=group.balancer_url, models_on_disk=(), models_loaded=(),
-                problem="" if answer == "200" else f"/health: {answer}",
-                served_recent=sum(t.served for t in group_traffic) if answer == "200" else None,
-                errors_recent=sum(t.errors for t in group_traffic) if answer == "200" else None,
+                ready=answered, version=group.balancer_url, models_on_disk=(), models_loaded=(),
+                problem="" if answered else f"/health: {answer}",
+                served_recent=sum(t.served for t in group_traffic) if answered else None,
+                errors_recent=sum(t.errors for t in group_traffic) if answered else None,
+                sessions_recent=distinct_sessions(group_traffic) if answered else None,
                 in_flight=max(0, counts["writing"] - 1) if counts else None,
             )
         )
@@ -105,8 +108,9 @@ def build_rows(
 
 def traffic_fields(traffic: ReplicaTraffic | None) -> dict[str, Any]:
     if traffic is None:
-        return {"served_recent": 0, "errors_recent": 0}
-    return {"served_recent": traffic.served, "errors_recent": traffic.errors, "p50_ms_recent": traffic.p50_ms}
+        return {"served_recent": 0, "errors_recent": 0, "sessions_recent": 0}
+    return {"served_recent": traffic.served, "errors_recent": traffic.errors, "p50_ms_recent": traffic.p50_ms,
+            "sessions_recent": traffic.sessions}
 
 
 def number(value: float | None) -> str:
@@ -115,12 +119,13 @@ def number(value: float | None) -> str:
 
 def print_table(rows: Sequence[ReplicaRow], console: Console, window: str = RECENT_WINDOW) -> None:
     table = Table(title="taustack replicas", title_justify="left",
-                  caption=f"served, 5xx and p50: the last {window}, from the balancer's access log; "
+                  caption=f"served, sessions, 5xx and p50: the last {window}, from the balancer's access log "
+                          "(sessions: distinct X-Session-IDs; a balancer counts one that moved replicas once); "
                           "in flight: requests the balancer is answering, and those of each vLLM or llama-server "
                           "replica (its /metrics)", caption_justify="left")
     for column in ("service", "engine", "gpus", "container", "ready", "version / url", "models on disk", "loaded"):
         table.add_column(column)
-    for column in ("served", "5xx", "p50 ms", "in flight"):
+    for column in ("served", "sessions", "5xx", "p50 ms", "in flight"):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
@@ -133,6 +138,7 @@ def print_table(rows: Sequence[ReplicaRow], console: Console, window: str = RECE
             ", ".join(row.models_on_disk) or "-",
             ", ".join(row.models_loaded) or "-",
             number(row.served_recent),
+            number(row.sessions_recent),
             number(row.errors_recent),
             number(row.p50_ms_recent),
             number(row.in_flight),

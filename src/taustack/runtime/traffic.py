@@ -1,7 +1,7 @@
 """What the balancers saw: nginx's JSON access-log lines and stub_status counts, parsed in one place.
 
 The exporter turns them into Prometheus metrics; `taustack status` into served requests, recent p50
-latency and in-flight requests per replica.
+latency, sessions (distinct X-Session-IDs) and in-flight requests per replica.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class AccessEntry:
     status: int
     request_time_s: float
     upstream_header_s: float | None
+    session: str = ""  # the request's X-Session-ID; "" without one (and in lines logged before the field)
 
 
 def parse_access_line(line: str) -> AccessEntry | None:
@@ -46,9 +47,16 @@ def parse_access_line(line: str) -> AccessEntry | None:
             status=int(entry.get("status") or 0),
             request_time_s=float(entry.get("request_time") or 0),
             upstream_header_s=float(header) if header and header != "-" else None,
+            session=session_id(entry.get("session")),
         )
     except ValueError:
         return None
+
+
+def session_id(value: object) -> str:
+    """The log's "session" field: "" when absent, empty or nginx's "-"."""
+    text = str(value or "").strip()
+    return "" if text == "-" else text
 
 
 def parse_stub_status(text: str) -> dict[str, int] | None:
@@ -67,20 +75,39 @@ class ReplicaTraffic:
     served: int
     errors: int
     p50_ms: float | None
+    session_ids: frozenset[str] = frozenset()  # the X-Session-IDs it served (kept to count them across replicas)
+
+    @property
+    def sessions(self) -> int:
+        """Distinct sessions (non-empty X-Session-IDs) the replica served."""
+        return len(self.session_ids)
 
 
 def summarize(entries: Iterable[AccessEntry]) -> dict[str, ReplicaTraffic]:
-    """Per replica: requests answered, of them 5xx, and the median time from request to last byte."""
+    """Per replica: requests answered, of them 5xx, the median time from request to last byte, and sessions."""
     times: dict[str, list[float]] = {}
     errors: dict[str, int] = {}
+    sessions: dict[str, set[str]] = {}
     for entry in entries:
         times.setdefault(entry.replica, []).append(entry.request_time_s)
         errors[entry.replica] = errors.get(entry.replica, 0) + (1 if entry.status >= 500 else 0)
+        replica_sessions = sessions.setdefault(entry.replica, set())
+        if entry.session:
+            replica_sessions.add(entry.session)
     return {
         replica: ReplicaTraffic(served=len(values), errors=errors[replica],
-                                p50_ms=round(statistics.median(values) * 1000, 1))
+                                p50_ms=round(statistics.median(values) * 1000, 1),
+                                session_ids=frozenset(sessions[replica]))
         for replica, values in times.items()
     }
+
+
+def distinct_sessions(traffic: Iterable[ReplicaTraffic]) -> int:
+    """Sessions over several replicas (a balancer's): one that moved between replicas counts once."""
+    ids: set[str] = set()
+    for replica in traffic:
+        ids |= replica.session_ids
+    return len(ids)
 
 
 def summarize_lines(lines: Iterable[str]) -> dict[str, ReplicaTraffic]:

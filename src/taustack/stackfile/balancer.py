@@ -9,12 +9,33 @@ from pydantic import Field, field_validator
 from taustack.stackfile.base import SIZE_RE, ImageRef, StrictModel
 
 
+class RouterSpec(StrictModel):
+    """The session-aware router (vllm-router) behind each group's nginx, for requests with an X-Session-ID."""
+
+    image: ImageRef = Field("taustack/router:0.1.17", description="built by `make images` from vllm-router's wheel")
+    policy: Literal["sticky_least_loaded", "consistent_hash", "power_of_two", "round_robin"] = Field(
+        "sticky_least_loaded",
+        description="sticky_least_loaded: a new session goes to the replica with the fewest active sessions and "
+                    "stays there; consistent_hash: vllm-router's own session hash (no load bound)")
+    session_expiry_s: int = Field(
+        7200, ge=1, description="an idle session is forgotten after this long (a finished `taustack eval run` "
+                                "simulation ends its session at once)")
+    health_interval_s: int = Field(
+        2, ge=1, description="how often the router probes each replica: a dead one stops getting sessions, and a "
+                             "restarted one gets new ones, within a few probes")
+
+
 class BalancerSpec(StrictModel):
     """nginx in front of every replica group: routing, timeouts and limits."""
 
     image: ImageRef = Field("nginx:1.28.0", description="the nginx image, pinned")
     strategy: Literal["least_conn", "round_robin"] = Field(
         "least_conn", description="how requests without an X-Session-ID pick a replica")
+    affinity: Literal["router", "hash", "off"] = Field(
+        "router", description="how requests with an X-Session-ID pick a replica: router (a session-aware router "
+                              "keeps each session on one replica and spreads sessions evenly), hash (nginx's "
+                              "consistent hash of the id: no load bound), off (like requests without one)")
+    router: RouterSpec = Field(default_factory=RouterSpec, description="the router of `affinity: router`")
     read_timeout_s: int = Field(3600, ge=1, description="longest wait for a replica's next bytes")
     connect_timeout_s: int = Field(5, ge=1, description="time to open a connection to a replica")
     body_limit: str = Field("64m", description="largest request body (nginx size: 64m, 512k)")

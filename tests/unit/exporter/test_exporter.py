@@ -37,6 +37,19 @@ def test_access_log_lines_become_counts_and_histograms(tmp_path: Path) -> None:
     assert 'code="2xx",replica="ollama-0"} 2.0' in generate_latest(registry).decode()
 
 
+def test_requests_with_a_session_id_are_counted_per_replica(tmp_path: Path) -> None:
+    log = tmp_path / "ollama-access.log"
+    registry = CollectorRegistry()
+    metrics = AccessLogMetrics(log, BalancerMetrics(registry))
+    log.write_text(line(session="ep-1") + line(session="ep-1") + line(replica="ollama-1", session="ep-1")
+                   + line(session="") + line(session="-") + line())  # the last: an old line, no "session"
+    assert metrics.poll() == 6
+    text = generate_latest(registry).decode()
+    assert 'taustack_balancer_session_requests_total{balancer="ollama",replica="ollama-0"} 2.0' in text
+    assert 'taustack_balancer_session_requests_total{balancer="ollama",replica="ollama-1"} 1.0' in text
+    assert 'taustack_balancer_requests_total{balancer="ollama",code="2xx",replica="ollama-0"} 5.0' in text
+
+
 def test_stub_status_is_parsed() -> None:
     text = "Active connections: 3 \nserver accepts handled requests\n 10 10 20 \nReading: 0 Writing: 2 Waiting: 1 \n"
     assert parse_stub_status(text) == {"active": 3, "reading": 0, "writing": 2, "waiting": 1}
@@ -57,6 +70,7 @@ def test_recent_traffic_per_replica_from_log_lines() -> None:
     assert set(traffic) == {"ollama-0", "ollama-1"}
     assert (traffic["ollama-0"].served, traffic["ollama-0"].errors, traffic["ollama-0"].p50_ms) == (3, 1, 200.0)
     assert (traffic["ollama-1"].served, traffic["ollama-1"].errors, traffic["ollama-1"].p50_ms) == (1, 0, 1500.0)
+    assert (traffic["ollama-0"].sessions, traffic["ollama-1"].sessions) == (0, 0)  # no "session" in these lines
 
 
 def test_gauge_sum_reads_an_engines_metrics_page() -> None:

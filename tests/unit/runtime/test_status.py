@@ -49,10 +49,11 @@ def test_a_ready_replica_and_its_balancer() -> None:
     assert replica == ReplicaRow(
         service="ollama-0", engine="ollama", gpus="0", container="running", ready=True, version="0.9.0",
         models_on_disk=(MODEL,), models_loaded=(MODEL,), problem="", probe_ms=12.3, served_recent=0,
-        errors_recent=0, p50_ms_recent=None, in_flight=None)
+        errors_recent=0, p50_ms_recent=None, sessions_recent=0, in_flight=None)
     assert balancer.service == "ollama-balancer" and balancer.ready and balancer.problem == ""
     assert balancer.version == "http://127.0.0.1:11434" and balancer.gpus == "-"
     assert (balancer.served_recent, balancer.errors_recent, balancer.in_flight) == (0, 0, None)
+    assert balancer.sessions_recent == 0
 
 
 def test_gpus_label_lists_the_devices_or_cpu() -> None:
@@ -88,7 +89,7 @@ def test_a_missing_model_is_named() -> None:
 def test_a_balancer_that_did_not_answer_or_was_not_probed() -> None:
     *_, balancer = rows_for(balancer="connection refused")
     assert not balancer.ready and balancer.problem == "/health: connection refused"
-    assert (balancer.served_recent, balancer.errors_recent) == (None, None)
+    assert (balancer.served_recent, balancer.errors_recent, balancer.sessions_recent) == (None, None, None)
     g = group()
     *_, unprobed = build_rows([g], [healthy(r) for r in g.replicas], {}, {})
     assert unprobed.problem == "/health: not probed" and unprobed.container == "absent"
@@ -115,6 +116,16 @@ def test_traffic_fields_per_replica_and_summed_on_the_balancer() -> None:
     traffic["ollama-1"] = ReplicaTraffic(served=2, errors=0, p50_ms=80.0)
     both = rows_for(traffic=traffic)[-1]
     assert (both.served_recent, both.errors_recent) == (7, 1)
+
+
+def test_sessions_per_replica_and_distinct_over_them_on_the_balancer() -> None:
+    traffic = {"ollama-0": ReplicaTraffic(served=5, errors=0, p50_ms=100.0, session_ids=frozenset({"s1", "s2"})),
+               "ollama-1": ReplicaTraffic(served=3, errors=0, p50_ms=90.0, session_ids=frozenset({"s2", "s3"}))}
+    first, second, balancer = rows_for(traffic=traffic)
+    assert (first.sessions_recent, second.sessions_recent) == (2, 2)
+    assert balancer.sessions_recent == 3  # s2 moved from ollama-0 to ollama-1: once on the balancer
+    only_first = rows_for(traffic={"ollama-0": traffic["ollama-0"]})
+    assert [row.sessions_recent for row in only_first] == [2, 0, 2]
 
 
 def test_rows_come_per_group_replicas_then_balancer() -> None:
@@ -145,3 +156,17 @@ def test_print_table_shows_problems_and_dashes() -> None:
     print_table(rows, Console(file=out, width=300, color_system=None))
     text = out.getvalue()
     assert "no (missing llama3.2:1b)" in text and "ollama-balancer" in text and "taustack replicas" in text
+
+
+def test_print_table_has_a_sessions_column_after_served() -> None:
+    out = io.StringIO()
+    traffic = {"ollama-0": ReplicaTraffic(served=12, errors=0, p50_ms=100.0, session_ids=frozenset({"s1", "s2"})),
+               "ollama-1": ReplicaTraffic(served=4, errors=0, p50_ms=90.0, session_ids=frozenset({"s2"}))}
+    print_table(rows_for(traffic=traffic), Console(file=out, width=400, color_system=None))
+    lines = out.getvalue().splitlines()
+    header = next(text for text in lines if "served" in text)
+    assert header.index("served") < header.index("sessions") < header.index("5xx")
+    cells = {text.split("│")[1].strip(): [cell.strip() for cell in text.split("│")[9:11]]
+             for text in lines if text.startswith("│ ollama")}
+    assert cells == {"ollama-0": ["12", "2"], "ollama-1": ["4", "1"], "ollama-balancer": ["16", "2"]}
+    assert "distinct X-Session-IDs" in out.getvalue()

@@ -7,6 +7,7 @@ import json
 from taustack.runtime.traffic import (
     AccessEntry,
     ReplicaTraffic,
+    distinct_sessions,
     parse_access_line,
     parse_stub_status,
     summarize,
@@ -22,6 +23,19 @@ def line(prefix: str = "", **fields: object) -> str:
 
 def test_an_access_line_is_parsed() -> None:
     assert parse_access_line(line()) == AccessEntry("ollama", "ollama-0", 200, 0.25, 0.01)
+
+
+def test_the_session_field_is_the_x_session_id() -> None:
+    entry = parse_access_line(line(session="ep-7"))
+    assert entry == AccessEntry("ollama", "ollama-0", 200, 0.25, 0.01, "ep-7")
+
+
+def test_no_session_is_empty_and_old_lines_without_the_field_still_parse() -> None:
+    for value in ("", "-", None):
+        entry = parse_access_line(line(session=value))
+        assert entry is not None and entry.session == ""
+    old = parse_access_line(line())  # logged before the format had "session"
+    assert old == AccessEntry("ollama", "ollama-0", 200, 0.25, 0.01) and old.session == ""
 
 
 def test_a_docker_logs_prefix_before_the_json_is_skipped() -> None:
@@ -61,6 +75,25 @@ def test_summarize_counts_5xx_and_takes_the_median_in_ms() -> None:
     assert summarize(entries) == {"a": ReplicaTraffic(served=3, errors=1, p50_ms=200.0),
                                   "c": ReplicaTraffic(served=1, errors=0, p50_ms=1000.0)}
     assert summarize([]) == {}
+
+
+def test_summarize_counts_distinct_sessions_per_replica() -> None:
+    entries = [AccessEntry("b", "a", 200, 0.1, None, "s1"), AccessEntry("b", "a", 200, 0.1, None, "s1"),
+               AccessEntry("b", "a", 200, 0.1, None, "s2"), AccessEntry("b", "a", 200, 0.1, None, ""),
+               AccessEntry("b", "c", 200, 0.1, None)]
+    traffic = summarize(entries)
+    assert (traffic["a"].served, traffic["a"].sessions) == (4, 2)
+    assert traffic["a"].session_ids == frozenset({"s1", "s2"})
+    assert (traffic["c"].served, traffic["c"].sessions) == (1, 0)
+
+
+def test_a_session_that_moved_replicas_counts_once_across_them() -> None:
+    entries = [AccessEntry("b", "a", 200, 0.1, None, "s1"), AccessEntry("b", "c", 200, 0.1, None, "s1"),
+               AccessEntry("b", "c", 200, 0.1, None, "s2")]
+    traffic = summarize(entries)
+    assert (traffic["a"].sessions, traffic["c"].sessions) == (1, 2)
+    assert distinct_sessions(traffic.values()) == 2
+    assert distinct_sessions([]) == 0
 
 
 def test_summarize_lines_skips_what_is_not_a_served_request() -> None:
