@@ -107,17 +107,18 @@ def build_info(domain: str, agent: str, user: str, agent_model: str, agent_args:
 
 def run_simulation(domain: str, task: Any, agent: str, user: str, agent_model: str, agent_args: Mapping[str, Any],
                    user_model: str | None, user_args: Mapping[str, Any], max_steps: int, max_errors: int,
-                   seed: int, trial: int, nl_assertions: bool) -> Any:
-    """One simulation by tau2's run_task (its orchestrator, environment, user simulator and evaluator)."""
+                   seed: int, trial: int, nl_assertions: bool, simulation_id: str | None = None) -> Any:
+    """One simulation by tau2's run_task (its orchestrator, environment, user simulator and evaluator), named
+    `simulation_id` (a fresh uuid without one)."""
     from tau2.evaluator.evaluator import EvaluationType
     from tau2.run import run_task
 
     evaluation = EvaluationType.ALL_WITH_NL_ASSERTIONS if nl_assertions else EvaluationType.ALL
-    with session.simulation(str(uuid.uuid4())) as simulation_id:  # taustack's agents send it as X-Session-ID
+    with session.simulation(simulation_id or str(uuid.uuid4())) as chosen:  # taustack's agents send it as X-Session-ID
         simulation = run_task(domain=domain, task=task, agent=agent, user=user, llm_agent=agent_model,
                               llm_args_agent=dict(agent_args), llm_user=user_model, llm_args_user=dict(user_args),
                               max_steps=max_steps, max_errors=max_errors, evaluation_type=evaluation, seed=seed)
-    simulation.id = simulation_id
+    simulation.id = chosen
     simulation.trial = trial
     return simulation
 

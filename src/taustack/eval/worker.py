@@ -21,10 +21,12 @@ from types import FrameType
 from typing import Any
 
 from taustack import __version__
+from taustack.agents.register import AGENT_NAMES
 from taustack.eval import tau2_26_3 as tau2
 from taustack.eval.failures import classify
 from taustack.eval.journal import Journal, latest_by_pair, read_lines, read_records
 from taustack.eval.manifest import Cell, ModelRecord, RunDir
+from taustack.eval.sessions import SessionCloser
 from taustack.eval.taskhash import task_hash
 from taustack.fileio import write_atomic
 
@@ -49,6 +51,9 @@ class CellRun:
         self.errors = Journal(run_dir.cell_errors(cell))
         self.secrets = tuple(os.environ[v] for v in key_variables(cell).values() if os.environ.get(v))
         self.cost_noise = 0
+        agent = cell.agent_model  # taustack's agents send X-Session-ID; a gateway names its own episodes
+        self.sessions = SessionCloser(agent.base_url, os.environ.get(agent.key_env) if agent.key_env else None,
+                                      enabled=cell.tau2_agent in AGENT_NAMES and agent.via == "url")
 
     def infra_ids(self) -> set[str]:
         return {str(e["simulation_id"]) for e in read_records(self.errors.path) if e.get("kind") == "infrastructure"}
@@ -83,12 +88,13 @@ class CellRun:
 
     def simulate(self, task: Any, trial: int) -> None:
         cell, seed = self.cell, self.cell.trial_seeds[trial]
+        session_id = str(uuid.uuid4())  # the agent's X-Session-ID: its balancer is told when the episode is over
         try:
             simulation = tau2.run_simulation(cell.domain, task, cell.tau2_agent, cell.tau2_user,
                                              cell.agent_model.model, llm_args(cell.agent_model, cell),
                                              cell.user_model.model if cell.user_model else None,
                                              llm_args(cell.user_model, cell), cell.max_steps, cell.max_errors,
-                                             seed, trial, cell.nl_assertions)
+                                             seed, trial, cell.nl_assertions, session_id)
         except Exception as exc:
             failure = classify(exc, self.secrets)
             simulation = tau2.failed_simulation(task.id, trial, seed, failure.role)
@@ -96,6 +102,8 @@ class CellRun:
             self.errors.append({"cell": cell.id, "simulation_id": simulation.id, "task_id": task.id, "trial": trial,
                                 "kind": failure.kind, "role": failure.role, "cause": failure.cause})
             print(f"[{cell.id}] task {task.id} trial {trial}: {failure.kind} error: {failure.cause}", flush=True)
+        finally:
+            self.sessions.finish(session_id)
         self.journal.append(tau2.simulation_json(simulation))
 
     def write_results(self) -> None:

@@ -63,8 +63,8 @@ def balancer_service(group: ReplicaGroup, settings: BalancerSpec, conf_path: str
 def router_service(group: ReplicaGroup, router: RouterSpec, read_timeout_s: int) -> ComposeService:
     """vllm-router for the group's requests with an X-Session-ID. Its workers are nginx's per-replica ports (the
     answer names the replica); nginx retries what it fails, so it retries nothing itself, and a failed replica
-    is back in its rotation seconds after it answers again (a short circuit-breaker timeout). Nothing of it is
-    published. It listens only once a worker answers: until then nginx's least_conn answers its sessions."""
+    is back in its rotation seconds after it answers again (a short circuit-breaker timeout). It checks a worker's
+    /health, which each per-replica port answers with the replica's own health check. Nothing of it is published. It listens only once a worker answers: until then nginx's least_conn answers its sessions."""
     workers = tuple(f"http://{group.balancer_service}:{REPLICA_TAG_PORT + index}"
                     for index in range(len(group.replicas)))
     liveness = f"http://127.0.0.1:{ROUTER_PORT}/liveness"
@@ -73,7 +73,7 @@ def router_service(group: ReplicaGroup, router: RouterSpec, read_timeout_s: int)
         image=router.image,
         profiles=(group.profile,),
         command=("--host", "0.0.0.0", "--port", str(ROUTER_PORT), "--worker-urls", *workers,
-                 "--policy", router.policy, "--health-check-endpoint", group.routes.health_path,
+                 "--policy", router.policy, "--health-check-endpoint", "/health",
                  "--health-check-interval-secs", str(router.health_interval_s), "--health-check-timeout-secs", "5",
                  "--worker-startup-check-interval", "1", "--disable-retries", "--cb-timeout-duration-secs", "5",
                  "--request-timeout-secs", str(read_timeout_s), "--prometheus-host", "0.0.0.0",

@@ -27,7 +27,7 @@ def test_replicas_are_pinned_with_string_device_ids() -> None:
     services = yaml.safe_load(files["compose.yaml"])["services"]
     devices = services["ollama-1"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices == [{"driver": "nvidia", "device_ids": ["2", "3"], "capabilities": ["gpu"]}]
-    assert set(services) == {"ollama-0", "ollama-1", "ollama-balancer"}
+    assert set(services) == {"ollama-0", "ollama-1", "ollama-router", "ollama-balancer"}
 
 
 def test_cpu_replicas_have_no_gpu_reservation_and_share_one_volume() -> None:
@@ -49,18 +49,40 @@ def test_balancer_publishes_on_loopback_with_the_rendered_conf() -> None:
     assert balancer["volumes"] == ["./compose/generated/nginx/ollama.conf:/etc/nginx/nginx.conf:ro"]
     conf = files["nginx/ollama.conf"]
     assert "server ollama-0:12001 " in conf and "server ollama-1:12002 " in conf
-    assert "least_conn;" in conf and "hash $http_x_session_id consistent;" in conf
+    assert "least_conn;" in conf and "upstream ollama_router {" in conf
     assert "proxy_buffering off;" in conf and 'proxy_set_header Connection "";' in conf
     assert "client_max_body_size 64m;" in conf and "proxy_read_timeout 3600s;" in conf
     assert "use: taustack pull MODEL" in conf
 
 
 def test_round_robin_strategy_drops_least_conn_but_keeps_session_affinity() -> None:
-    conf = rendered({"ollama": {"replicas": 2}, "balancer": {"strategy": "round_robin"}})["nginx/ollama.conf"]
+    conf = rendered({"ollama": {"replicas": 2}, "balancer": {"strategy": "round_robin", "affinity": "hash"}})[
+        "nginx/ollama.conf"]
     assert "least_conn;" not in conf and "upstream ollama_balanced {" in conf
     assert "hash $http_x_session_id consistent;" in conf
     with pytest.raises(ValidationError, match="strategy"):
         rendered({"ollama": {"replicas": 2}, "balancer": {"strategy": "random"}})
+
+
+def test_router_affinity_sends_sessions_through_the_router_and_its_workers_name_their_replica() -> None:
+    files = rendered({"ollama": {"replicas": 2}, "balancer": {"router": {"policy": "consistent_hash"}}})
+    router = yaml.safe_load(files["compose.yaml"])["services"]["ollama-router"]
+    command = router["command"]
+    assert command[command.index("--worker-urls") + 1:command.index("--policy")] == [
+        "http://ollama-balancer:9100", "http://ollama-balancer:9101"]
+    assert command[command.index("--policy") + 1] == "consistent_hash" and "ports" not in router
+    conf = files["nginx/ollama.conf"]
+    assert "default ollama_router;" in conf and "server ollama-router:30000 " in conf
+    assert "listen 9101;" in conf and "add_header X-Taustack-Replica ollama-1 always;" in conf
+    assert "proxy_pass http://ollama_replica_1/api/version;" in conf
+
+
+def test_one_replica_or_affinity_off_renders_no_router() -> None:
+    for balancer in ({}, {"affinity": "off"}):
+        replicas = 1 if not balancer else 2
+        files = rendered({"ollama": {"replicas": replicas}, "balancer": balancer})
+        assert "ollama-router" not in yaml.safe_load(files["compose.yaml"])["services"]
+        assert "_router" not in files["nginx/ollama.conf"] and "X-Session-ID" not in files["nginx/ollama.conf"]
 
 
 def test_no_engine_section_renders_nothing() -> None:
