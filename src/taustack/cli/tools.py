@@ -67,9 +67,10 @@ def plan_command(model_ref: str, gpu_count: int, gpu_mem: float, context: int, u
 @click.argument("url")
 @click.option("--api", type=click.Choice(["openai", "ollama"]), default="openai", show_default=True)
 @click.option("--model", required=True, help="the model name the endpoint serves")
-@click.option("--prompts", default="builtin", show_default=True,
+@click.option("--prompts", multiple=True, default=("builtin",), show_default=True,
               help="builtin, a .jsonl file ({\"messages\"} or {\"prompt\"} per line), or tau2:RESULTS.json "
-                   "(episodes replayed turn by turn, each with its own X-Session-ID)")
+                   "(episodes replayed turn by turn, each with its own X-Session-ID); repeat it to mix sources "
+                   "(one episode of each in turn)")
 @click.option("--system", "system_file", type=click.Path(path_type=Path), default=None,
               help="a text file: the system prompt of every request (e.g. a tau2 domain's policy)")
 @click.option("--sessions/--no-sessions", default=True, show_default=True,
@@ -85,7 +86,7 @@ def plan_command(model_ref: str, gpu_count: int, gpu_mem: float, context: int, u
 @click.option("--compare", "compare_url", default=None, help="a second endpoint, measured side by side")
 @click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def bench(url: str, api: str, model: str, prompts: str, system_file: Path | None, sessions: bool,
+def bench(url: str, api: str, model: str, prompts: tuple[str, ...], system_file: Path | None, sessions: bool,
           concurrency: int, rate: float | None,
           request_count: int | None, duration: float | None, stream: bool, max_tokens: int, timeout_s: float,
           key: str | None, compare_url: str | None, max_error_rate: float, as_json: bool) -> None:

@@ -26,9 +26,9 @@ from taustack.eval import tau2_26_3 as tau2
 from taustack.eval.failures import classify
 from taustack.eval.journal import Journal, latest_by_pair, read_lines, read_records
 from taustack.eval.manifest import Cell, ModelRecord, RunDir
-from taustack.eval.sessions import SessionCloser
 from taustack.eval.taskhash import task_hash
 from taustack.fileio import write_atomic
+from taustack.runtime.sessions import SessionCloser
 
 EXIT_INFRA = 4
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,14 +86,27 @@ def with_system_prompt(episodes: list[Episode], system: str) -> list[Episode]:
     return [Episode(episode.session, tuple(swap(turn) for turn in episode.turns)) for episode in episodes]
 
 
-def load_episodes(source: str, system_file: Path | None = None) -> list[Episode]:
-    """`builtin`, a .jsonl file, or `tau2:FILE` (a tau2-bench results file); optionally one system prompt for all."""
+def episodes_of(source: str) -> list[Episode]:
+    """`builtin`, a .jsonl file, or `tau2:FILE` (a tau2-bench results file or folder)."""
     if source == "builtin":
-        episodes = builtin_episodes()
-    elif source.startswith("tau2:"):
-        episodes = tau2_episodes(Path(source[5:]))
-    else:
-        episodes = jsonl_episodes(Path(source))
+        return builtin_episodes()
+    if source.startswith("tau2:"):
+        return tau2_episodes(Path(source[5:]))
+    return jsonl_episodes(Path(source))
+
+
+def interleaved(groups: list[list[Episode]]) -> list[Episode]:
+    """One episode of each source in turn (a mix at any concurrency), the longer sources' rest at the end."""
+    mixed: list[Episode] = []
+    for index in range(max(len(group) for group in groups)):
+        mixed.extend(group[index] for group in groups if index < len(group))
+    return mixed
+
+
+def load_episodes(sources: Sequence[str], system_file: Path | None = None) -> list[Episode]:
+    """The episodes of every source, interleaved; optionally one system prompt for all (else each keeps its own:
+    a tau2 results file's is its domain's policy)."""
+    episodes = interleaved([episodes_of(source) for source in sources])
     if system_file is None:
         return episodes
     return with_system_prompt(episodes, read_text(system_file, "system prompt file", TaustackError))

@@ -12,6 +12,7 @@ import httpx
 
 from taustack.loadgen.client import Api, Sample, send
 from taustack.loadgen.prompts import Episode
+from taustack.runtime.sessions import SessionCloser
 
 
 @dataclass(frozen=True)
@@ -68,17 +69,26 @@ class EpisodeFeed:
         return episode, f"{episode.session}-r{round_no}" if episode.session else None
 
 
+def session_closer(plan: LoadPlan) -> SessionCloser:
+    """Ends each replayed episode's session at the balancer, as `taustack eval run` does after a simulation."""
+    token = plan.headers.get("Authorization", "").removeprefix("Bearer ") or None
+    return SessionCloser(plan.url, token, enabled=plan.sessions)
+
+
 async def replay(client: httpx.AsyncClient, plan: LoadPlan, episode: Episode, session: str | None, budget: Budget,
-                 samples: list[Sample], on_sample: Callable[[Sample], None]) -> None:
-    """The episode's turns one after another (each waits for the previous answer), while the budget lasts."""
+                 samples: list[Sample], on_sample: Callable[[Sample], None], closer: SessionCloser) -> None:
+    """The episode's turns one after another (each waits for the previous answer), while the budget lasts; then
+    its session is ended."""
     for turn, messages in enumerate(episode.turns):
         if not budget.take():
-            return
+            break
         sample = await send(client, plan.api, plan.url, plan.model, messages, plan.stream, plan.max_tokens,
                             session if plan.sessions else None, plan.headers)
         sample = replace(sample, turn=turn)
         samples.append(sample)
         on_sample(sample)
+    if session and plan.sessions:
+        await asyncio.to_thread(closer.finish, session)
 
 
 async def run_load(plan: LoadPlan, on_sample: Callable[[Sample], None] = lambda sample: None) -> list[Sample]:
@@ -86,6 +96,7 @@ async def run_load(plan: LoadPlan, on_sample: Callable[[Sample], None] = lambda 
     samples: list[Sample] = []
     budget = Budget(plan.requests, plan.duration_s)
     feed = EpisodeFeed(plan.episodes)
+    closer = session_closer(plan)
     limits = httpx.Limits(max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency)
     timeout = httpx.Timeout(plan.timeout_s, connect=5.0)
     async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
@@ -94,7 +105,7 @@ async def run_load(plan: LoadPlan, on_sample: Callable[[Sample], None] = lambda 
 
             async def guarded(episode: Episode, session: str | None) -> None:
                 async with gate:
-                    await replay(client, plan, episode, session, budget, samples, on_sample)
+                    await replay(client, plan, episode, session, budget, samples, on_sample, closer)
 
             tasks = []
             started = time.monotonic()
@@ -107,7 +118,7 @@ async def run_load(plan: LoadPlan, on_sample: Callable[[Sample], None] = lambda 
         else:
             async def worker() -> None:
                 while budget.open():
-                    await replay(client, plan, *feed.next(), budget, samples, on_sample)
+                    await replay(client, plan, *feed.next(), budget, samples, on_sample, closer)
 
             await asyncio.gather(*(worker() for _ in range(plan.concurrency)))
     return samples

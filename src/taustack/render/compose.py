@@ -64,7 +64,8 @@ def router_service(group: ReplicaGroup, router: RouterSpec, read_timeout_s: int)
     """vllm-router for the group's requests with an X-Session-ID. Its workers are nginx's per-replica ports (the
     answer names the replica); nginx retries what it fails, so it retries nothing itself, and a failed replica
     is back in its rotation seconds after it answers again (a short circuit-breaker timeout). It checks a worker's
-    /health, which each per-replica port answers with the replica's own health check. Nothing of it is published. It listens only once a worker answers: until then nginx's least_conn answers its sessions."""
+    /health, which each per-replica port answers with the replica's own health check. Nothing of it is published.
+    It listens only once a worker answers: until then nginx's least_conn answers its sessions."""
     workers = tuple(f"http://{group.balancer_service}:{REPLICA_TAG_PORT + index}"
                     for index in range(len(group.replicas)))
     liveness = f"http://127.0.0.1:{ROUTER_PORT}/liveness"

@@ -61,7 +61,7 @@ def test_tau2_episodes_replay_with_compare(fake_url: str) -> None:
 
 
 def test_tau2_turns_are_the_agents_requests() -> None:
-    episodes = load_episodes(f"tau2:{TAU2}")
+    episodes = load_episodes([f"tau2:{TAU2}"])
     assert len(episodes) == 20
     first = episodes[0]
     assert first.session and all(turn[0]["role"] == "system" for turn in first.turns)
@@ -82,15 +82,15 @@ def test_errors_are_counted_by_kind_and_fail_the_run(fake_url: str) -> None:
 def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text('{"not": "tau2"}')
     with pytest.raises(TaustackError, match="not a tau2 results file"):
-        load_episodes(f"tau2:{tmp_path / 'x.json'}")
+        load_episodes([f"tau2:{tmp_path / 'x.json'}"])
     (tmp_path / "p.jsonl").write_text('{"prompt": "hi"}\n{"nothing": 1}\n')
     with pytest.raises(TaustackError, match="line 2"):
-        load_episodes(str(tmp_path / "p.jsonl"))
+        load_episodes([str(tmp_path / "p.jsonl")])
     (tmp_path / "q.jsonl").write_text('{"prompt": "hi"}\n\n{not json\n')
     with pytest.raises(TaustackError, match=r"q\.jsonl line 3: not JSON"):
-        load_episodes(str(tmp_path / "q.jsonl"))
+        load_episodes([str(tmp_path / "q.jsonl")])
     with pytest.raises(TaustackError, match="does not exist"):
-        load_episodes(str(tmp_path / "missing.jsonl"))
+        load_episodes([str(tmp_path / "missing.jsonl")])
     result = run_cli("bench", "http://127.0.0.1:9", "--model", "x")
     assert result.returncode == 1 and "give --requests or --duration" in result.stderr
 
@@ -111,6 +111,8 @@ def test_sessions_can_be_left_out_and_a_system_prompt_replaces_the_episodes_own(
         answer = {"choices": [{"message": {"content": "ok"}}], "usage": {"completion_tokens": 1}}
         return httpx.Response(200, json=answer)
 
+    finished: list[str] = []
+    monkeypatch.setattr(runner.SessionCloser, "finish", lambda self, session: finished.append(session) or True)
     real_client = httpx.AsyncClient
     monkeypatch.setattr(runner.httpx, "AsyncClient",
                         lambda **kwargs: real_client(transport=httpx.MockTransport(handler), **kwargs))
@@ -118,13 +120,24 @@ def test_sessions_can_be_left_out_and_a_system_prompt_replaces_the_episodes_own(
     system.write_text("the domain policy")
     jsonl = tmp_path / "p.jsonl"
     jsonl.write_text('{"messages": [{"role": "system", "content": "old"}, {"role": "user", "content": "hi"}]}\n')
-    episodes = load_episodes(str(jsonl), system)
+    episodes = load_episodes([str(jsonl)], system)
     episodes = [runner.Episode("ep", episodes[0].turns * 3)]
     for sessions in (True, False):
         seen.clear()
+        finished.clear()
         plan = runner.LoadPlan(api="openai", url="http://x", model="m", episodes=episodes, stream=False,
                                concurrency=1, requests=3, sessions=sessions)
         samples = asyncio.run(runner.run_load(plan))
         assert [sample.turn for sample in samples] == [0, 1, 2]
         assert {content for _, content in seen} == {"the domain policy"}
         assert {session for session, _ in seen} == ({"ep-r0"} if sessions else {None})
+        assert finished == (["ep-r0"] if sessions else [])  # the balancer is told the episode is over
+
+
+def test_repeated_prompts_mix_the_sources_one_episode_of_each_in_turn() -> None:
+    retail = TAU2.with_name("gpt-4.1_retail_default_1trial.json")
+    episodes = load_episodes([f"tau2:{TAU2}", f"tau2:{retail}"])
+    assert len(episodes) == 20 + 40
+    policies = [episode.turns[0][0]["content"][:200] for episode in episodes]
+    assert policies[0] != policies[1] and policies[0] == policies[2] and policies[1] == policies[3]
+    assert len(set(policies[40:])) == 1 and policies[-1] == policies[1]

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from taustack.eval.sessions import SessionCloser, origin_of
+from taustack.runtime.sessions import SessionCloser, origin_of
 
 
 class Recorder(ThreadingHTTPServer):

@@ -1,4 +1,5 @@
-"""The end of an episode, told to the balancer: `POST {origin}/finish_session?session_id=ID`.
+"""The end of an episode, told to the balancer: `POST {origin}/finish_session?session_id=ID` (by `taustack eval
+run` after each simulation, and by `taustack bench` after each replayed episode).
 
 A balancer whose replicas sit behind the session router keeps each session's replica until told it is over (or
 until it expires): a finished simulation's session no longer counts against its replica's load. Best effort: an
