@@ -76,6 +76,7 @@ def router_service(group: ReplicaGroup, router: RouterSpec, read_timeout_s: int)
         command=("--host", "0.0.0.0", "--port", str(ROUTER_PORT), "--worker-urls", *workers,
                  "--policy", router.policy, "--health-check-endpoint", "/health",
                  "--health-check-interval-secs", str(router.health_interval_s), "--health-check-timeout-secs", "5",
+                 "--health-failure-threshold", "2", "--health-success-threshold", "2",
                  "--worker-startup-check-interval", "1", "--disable-retries", "--cb-timeout-duration-secs", "5",
                  "--request-timeout-secs", str(read_timeout_s), "--prometheus-host", "0.0.0.0",
                  "--prometheus-port", str(ROUTER_METRICS_PORT), "--log-level", "warning"),
