@@ -24,6 +24,7 @@ class Sample:
     replica: str
     error: str = ""
     turn: int = 0  # the request's place in its episode (0: the first)
+    episode: str = ""  # the replayed episode it belongs to (its session id, sent or not); "" for a lone prompt
 
     @property
     def ok(self) -> bool:

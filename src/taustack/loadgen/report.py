@@ -36,6 +36,10 @@ class Summary:
     ttft_later_turns_ms: dict[str, float] = field(default_factory=dict)
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     per_replica: dict[str, int] = field(default_factory=dict)
+    # multi-turn episodes: each counted once, at the replica that served most of its turns; and the share of them
+    # whose every turn reached one replica (None without multi-turn episodes)
+    episodes_per_replica: dict[str, int] = field(default_factory=dict)
+    sticky_episodes: float | None = None
 
     @property
     def error_rate(self) -> float:
@@ -62,7 +66,22 @@ def summarize(url: str, samples: Sequence[Sample], duration_s: float) -> Summary
         else {},
         errors_by_kind=dict(collections.Counter(sample.error for sample in samples if not sample.ok)),
         per_replica=dict(sorted(collections.Counter(sample.replica or "-" for sample in ok).items())),
+        **episode_placement(ok),
     )
+
+
+def episode_placement(ok: Sequence[Sample]) -> dict[str, Any]:
+    """Where multi-turn episodes ran: their home replica (most of their turns) and how many never left it."""
+    turns: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for sample in ok:
+        if sample.episode:
+            turns[sample.episode][sample.replica or "-"] += 1
+    episodes = [counts for counts in turns.values() if sum(counts.values()) > 1]
+    if not episodes:
+        return {}
+    homes = collections.Counter(counts.most_common(1)[0][0] for counts in episodes)
+    return {"episodes_per_replica": dict(sorted(homes.items())),
+            "sticky_episodes": round(sum(len(counts) == 1 for counts in episodes) / len(episodes), 3)}
 
 
 def print_summaries(summaries: Sequence[Summary], console: Console) -> None:
@@ -95,3 +114,6 @@ def print_summaries(summaries: Sequence[Summary], console: Console) -> None:
         if summary.errors_by_kind:
             console.print(f"{summary.url} errors by kind: {summary.errors_by_kind}")
         console.print(f"{summary.url} requests per replica: {summary.per_replica}")
+        if summary.sticky_episodes is not None:
+            console.print(f"{summary.url} episodes per replica (most of their turns): {summary.episodes_per_replica};"
+                          f" on one replica throughout: {summary.sticky_episodes:.0%}")

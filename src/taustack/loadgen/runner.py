@@ -84,7 +84,7 @@ async def replay(client: httpx.AsyncClient, plan: LoadPlan, episode: Episode, se
             break
         sample = await send(client, plan.api, plan.url, plan.model, messages, plan.stream, plan.max_tokens,
                             session if plan.sessions else None, plan.headers)
-        sample = replace(sample, turn=turn)
+        sample = replace(sample, turn=turn, episode=session or "")
         samples.append(sample)
         on_sample(sample)
     if session and plan.sessions:

@@ -141,3 +141,19 @@ def test_repeated_prompts_mix_the_sources_one_episode_of_each_in_turn() -> None:
     policies = [episode.turns[0][0]["content"][:200] for episode in episodes]
     assert policies[0] != policies[1] and policies[0] == policies[2] and policies[1] == policies[3]
     assert len(set(policies[40:])) == 1 and policies[-1] == policies[1]
+
+
+def test_episodes_are_placed_at_the_replica_of_most_of_their_turns() -> None:
+    from taustack.loadgen.client import Sample
+    from taustack.loadgen.report import summarize
+
+    def turn(episode: str, replica: str, number: int) -> Sample:
+        return Sample(0.0, 0.1, 0.2, 1, replica, turn=number, episode=episode)
+
+    samples = [turn("a", "r0", 0), turn("a", "r0", 1), turn("a", "r1", 2),  # a moved once: home r0
+               turn("b", "r1", 0), turn("b", "r1", 1), turn("c", "r1", 0), turn("c", "r1", 1),
+               turn("lone", "r0", 0), Sample(0.0, 0.1, 0.2, 1, "r0")]  # one turn, and no episode: not placed
+    summary = summarize("http://x", samples, 1.0)
+    assert summary.episodes_per_replica == {"r0": 1, "r1": 2}
+    assert summary.sticky_episodes == round(2 / 3, 3)
+    assert summarize("http://x", samples[-2:], 1.0).sticky_episodes is None
