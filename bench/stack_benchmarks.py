@@ -2,8 +2,9 @@
 
     (a) nginx's added latency over a direct replica call, at 1 and 32 concurrent requests, and the throughput ratio
     (b) least_conn against round robin: p99 of short requests when 10% of requests are 50x longer
-    (c) session affinity against least_conn: first token on turns >= 2 of replayed tau2 episodes, 2 llama.cpp
-        replicas of the tiny model with prompt caching, a tau2 domain's agent system prompt (policy) in front
+    (c) episode affinity: first token on turns >= 2 of replayed tau2 episodes of three domains (each with its policy
+        as system prompt), 2 llama-server replicas of the tiny model, 4, 8 and 16 concurrent episodes: least_conn,
+        the consistent-hash pool and the session router, alternated
     (d) throughput with 1, 2 and 4 replicas of a fake with a fixed service time and 2 slots each
     (e) a replica's engine crashing under load: errors seen by clients, time until it serves again
     (f) 1,000 concurrent streams through nginx: errors
@@ -25,6 +26,7 @@ import contextlib
 import json
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,7 +42,6 @@ from taustack.loadgen.report import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 TAU2_RESULTS = ROOT / "tests" / "data" / "tau2-results"
-DOMAINS = ROOT / "src" / "taustack" / "dataset" / "domains"
 FAKE = "taustack-test/fake-ollama:latest"
 MODEL = "qwen2.5:0.5b"
 PORT = 31434
@@ -58,12 +59,12 @@ class Stack:
 
     def __init__(self, replicas: int = 1, parallel: int = 1, extra: dict[str, str] | None = None, port: int = PORT,
                  strategy: str = "least_conn", project: str = "taustack-bench",
-                 spec: dict[str, Any] | None = None) -> None:
+                 spec: dict[str, Any] | None = None, affinity: str = "router") -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="taustack-bench-"))
         self.project = project
         spec = spec or {"ollama": {"image": FAKE, "replicas": replicas, "port": port, "models": [MODEL],
                                    "env": {"num_parallel": parallel, "extra": extra or {}}}}
-        spec["balancer"] = {"image": "taustack/nginx:bookworm", "strategy": strategy}
+        spec["balancer"] = {"image": "taustack/nginx:bookworm", "strategy": strategy, "affinity": affinity}
         (self.folder / "stack.yaml").write_text(yaml.safe_dump(spec))
 
     def __enter__(self) -> Stack:
@@ -149,34 +150,89 @@ def least_conn_vs_round_robin() -> None:
     check(ratio > 1.0, f"(b) round robin's short p99 is not above least_conn's (ratio {ratio:.2f})")
 
 
-def session_affinity_vs_least_conn() -> None:
-    """Replayed tau2 airline episodes, the domain's agent system prompt first: with and without X-Session-ID."""
-    results = TAU2_RESULTS / "gpt-4.1_airline_default_1trial.json"
-    domain = DOMAINS / "airline.json"
+AFFINITY_DOMAINS = ("airline", "retail", "telecom")
+AFFINITY_EPISODES = (4, 8, 16)
+AFFINITY_MODES = ("least_conn", "hash", "router")
+AFFINITY_TURNS = 6  # requests per concurrent episode in a run
+AFFINITY_BOUND = {4: 1.3, 8: 0.8, 16: 0.8}  # loose: router p50 at most this times least_conn's (turns >= 2)
+
+
+def restart_replicas(stack: Stack, port: int, replicas: int) -> None:
+    """Cold prompt caches (slots and host memory) for the next run: every replica restarted and answering, and
+    the router (if any) seeing them all healthy."""
+    project = f"label=com.docker.compose.project={stack.project}"
+    ids = subprocess.run(["docker", "ps", "-q", "--filter", project, "--filter", "label=io.taustack.replica"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    subprocess.run(["docker", "restart", "-t", "2", *ids], capture_output=True, check=True)
+    router = subprocess.run(["docker", "ps", "-q", "--filter", project, "--filter", "label=io.taustack.role=router"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if all(httpx.get(f"http://127.0.0.1:{port + 1 + i}/health", timeout=2).status_code == 200
+                   for i in range(replicas)):
+                break
+        time.sleep(0.3)
+    while router and time.monotonic() < deadline:
+        workers = subprocess.run(["docker", "exec", router[0], "curl", "-fsS", "http://127.0.0.1:30000/workers"],
+                                 capture_output=True, text=True, check=False).stdout
+        with contextlib.suppress(ValueError):
+            listed = json.loads(workers).get("workers", [])
+            if len(listed) == replicas and all(worker.get("is_healthy") for worker in listed):
+                return
+        time.sleep(0.5)
+    if router:
+        raise SystemExit(f"(c) the router of {stack.project} does not see its workers healthy: {workers[-500:]}")
+
+
+def session_affinity() -> None:
+    """Mixed tau2 episodes (airline, retail, telecom, each with its domain's policy as system prompt) replayed turn
+    by turn on 2 llama-server replicas of the tiny model (4 slots of 32768 tokens each, its host-memory prompt
+    cache on): least_conn (no X-Session-ID), the consistent-hash pool and the router, at 4, 8 and 16 concurrent
+    episodes, the modes in alternating order over two repeats, every run on freshly restarted replicas."""
     if not (ROOT / "models" / "tiny" / "tiny.gguf").is_file():
         subprocess.run([sys.executable, "-m", "taustack", "model", "tiny", "models/tiny"], cwd=ROOT, check=True)
-    folder = Path(tempfile.mkdtemp(prefix="taustack-bench-policy-"))
-    policy = folder / "airline-agent-prompt.md"
-    policy.write_text(json.loads(domain.read_text())["system_prompt_agent"])
-    # llama-server's default 2 slots per replica (each keeps its own prompt cache); concurrency = all slots
-    spec = {"llamacpp": {"model": "models/tiny/tiny.gguf", "model_name": "tiny", "replicas": 2, "threads": 1,
-                         "slots": 2, "context_size": 32768, "port": PORT}}
-    p50s: dict[str, list[float]] = {"least_conn": [], "affinity": []}
-    with Stack(spec=spec):
-        # alternate the two modes twice, so a drift of the machine hits both
-        for label, sessions in (("least_conn", "--no-sessions"), ("affinity", "--sessions")) * 2:
-            (summary,) = bench(f"http://127.0.0.1:{PORT}", "--prompts", f"tau2:{results}", "--system", str(policy),
-                               sessions, "--concurrency", "4", "--requests", "80", "--max-tokens", "4",
-                               "--timeout", "300", model="tiny")
-            later = summary["ttft_later_turns_ms"]
-            p50s[label].append(later["p50"])
-            print(f"(c) {label:10s}: {summary['requests']} requests, {summary['errors']} errors; first token on "
-                  f"turns >= 2: p50 {later['p50']:.0f} ms, p90 {later['p90']:.0f} ms; per replica "
-                  f"{summary['per_replica']}")
-            check(summary["errors"] == 0, f"(c) {label}: {summary['errors_by_kind']}")
-    least, affinity = (sum(p50s[key]) / len(p50s[key]) for key in ("least_conn", "affinity"))
-    print(f"(c) first token on turns >= 2, mean p50 least_conn / affinity: {least / affinity:.2f} "
-          f"({least:.0f} ms / {affinity:.0f} ms)")
+    sources = [arg for domain in AFFINITY_DOMAINS
+               for arg in ("--prompts", f"tau2:{TAU2_RESULTS / f'gpt-4.1_{domain}_default_1trial.json'}")]
+    engine = {"model": "models/tiny/tiny.gguf", "model_name": "tiny", "replicas": 2, "threads": 1, "slots": 4,
+              "context_size": 32768}
+    ports = {"router": PORT, "hash": PORT + 10}
+    stacks = {affinity: Stack(spec={"llamacpp": {**engine, "port": port}}, affinity=affinity,
+                              project=f"taustack-bench-{affinity}") for affinity, port in ports.items()}
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    with stacks["router"], stacks["hash"]:
+        for repeat in range(2):
+            for episodes in AFFINITY_EPISODES:
+                for mode in AFFINITY_MODES[::1 if repeat % 2 == 0 else -1]:
+                    affinity = "hash" if mode == "hash" else "router"
+                    restart_replicas(stacks[affinity], ports[affinity], 2)
+                    (summary,) = bench(f"http://127.0.0.1:{ports[affinity]}", *sources,
+                                       "--no-sessions" if mode == "least_conn" else "--sessions",
+                                       "--concurrency", str(episodes), "--requests", str(episodes * AFFINITY_TURNS),
+                                       "--max-tokens", "4", "--timeout", "300", model="tiny")
+                    runs.setdefault((mode, episodes), []).append(summary)
+                    later = summary["ttft_later_turns_ms"]
+                    print(f"(c) {episodes:2d} episodes, {mode:10s}: {summary['requests']} requests, "
+                          f"{summary['errors']} errors; first token on turns >= 2: p50 {later['p50']:.0f} ms, "
+                          f"p90 {later['p90']:.0f} ms; episodes per replica {summary['episodes_per_replica']}, "
+                          f"{summary['sticky_episodes']:.0%} on one replica", flush=True)
+                    check(summary["errors"] == 0, f"(c) {mode} {episodes}: {summary['errors_by_kind']}")
+    for episodes in AFFINITY_EPISODES:
+        p50 = {mode: statistics.median(run["ttft_later_turns_ms"]["p50"] for run in runs[(mode, episodes)])
+               for mode in AFFINITY_MODES}
+        p90 = {mode: statistics.median(run["ttft_later_turns_ms"]["p90"] for run in runs[(mode, episodes)])
+               for mode in AFFINITY_MODES}
+        print(f"(c) {episodes:2d} episodes, first token on turns >= 2, median of 2 runs: "
+              + "; ".join(f"{mode} p50 {p50[mode]:.0f} ms p90 {p90[mode]:.0f} ms" for mode in AFFINITY_MODES)
+              + f"; router / least_conn p50 {p50['router'] / p50['least_conn']:.2f}, "
+              f"hash / least_conn {p50['hash'] / p50['least_conn']:.2f}")
+        for run in runs[("router", episodes)]:
+            homes = list(run["episodes_per_replica"].values())
+            check(len(homes) == 2 and max(homes) - min(homes) <= 1 and run["sticky_episodes"] == 1.0,
+                  f"(c) router, {episodes} episodes: placed {run['episodes_per_replica']}, "
+                  f"{run['sticky_episodes']:.0%} sticky")
+        check(p50["router"] <= AFFINITY_BOUND[episodes] * p50["least_conn"],
+              f"(c) router / least_conn p50 at {episodes} episodes: {p50['router'] / p50['least_conn']:.2f}")
 
 
 def status_speed() -> None:
@@ -270,7 +326,7 @@ def main() -> int:
     subprocess.run(["docker", "build", "-q", "--build-arg", "BASE_IMAGE=taustack/python:bookworm", "-t", FAKE,
                     "-f", str(ROOT / "tests" / "fakes" / "ollama" / "Dockerfile"), str(ROOT / "tests" / "fakes")],
                    check=True, capture_output=True)
-    scenarios = {"a": nginx_overhead, "b": least_conn_vs_round_robin, "c": session_affinity_vs_least_conn,
+    scenarios = {"a": nginx_overhead, "b": least_conn_vs_round_robin, "c": session_affinity,
                  "d": replica_scaling, "e": crash_under_load, "f": thousand_streams, "s": status_speed,
                  "t": startup}
     chosen = sys.argv[1:] or list(scenarios)

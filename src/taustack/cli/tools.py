@@ -75,6 +75,8 @@ def plan_command(model_ref: str, gpu_count: int, gpu_mem: float, context: int, u
               help="a text file: the system prompt of every request (e.g. a tau2 domain's policy)")
 @click.option("--sessions/--no-sessions", default=True, show_default=True,
               help="send each tau2 episode's X-Session-ID (off: the balancer's strategy alone picks replicas)")
+@click.option("--think-time", "think_s", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="mean seconds between an episode's turns (the user simulator's and tools' share; 0.5x-1.5x)")
 @click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--rate", type=click.FloatRange(min=0.01), default=None, help="start episodes at this rate (per s)")
 @click.option("--requests", "request_count", type=click.IntRange(min=1), default=None)
@@ -87,7 +89,7 @@ def plan_command(model_ref: str, gpu_count: int, gpu_mem: float, context: int, u
 @click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def bench(url: str, api: str, model: str, prompts: tuple[str, ...], system_file: Path | None, sessions: bool,
-          concurrency: int, rate: float | None,
+          think_s: float, concurrency: int, rate: float | None,
           request_count: int | None, duration: float | None, stream: bool, max_tokens: int, timeout_s: float,
           key: str | None, compare_url: str | None, max_error_rate: float, as_json: bool) -> None:
     """Load an OpenAI-compatible or Ollama endpoint and report rates, latency percentiles and errors."""
@@ -96,8 +98,9 @@ def bench(url: str, api: str, model: str, prompts: tuple[str, ...], system_file:
     from taustack.loadgen.runner import LoadPlan
 
     plan = LoadPlan(api=api, url=url.rstrip("/"), model=model, episodes=load_episodes(prompts, system_file),  # type: ignore[arg-type]
-                    sessions=sessions, stream=stream, max_tokens=max_tokens, concurrency=concurrency, rate=rate,
-                    requests=request_count, duration_s=duration, timeout_s=timeout_s,
+                    sessions=sessions, think_s=think_s, stream=stream, max_tokens=max_tokens,
+                    concurrency=concurrency, rate=rate, requests=request_count, duration_s=duration,
+                    timeout_s=timeout_s,
                     headers={"Authorization": f"Bearer {key}"} if key else {})
     run_bench(plan, compare_url.rstrip("/") if compare_url else None, as_json, max_error_rate)
 

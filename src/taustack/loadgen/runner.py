@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ class LoadPlan:
     timeout_s: float = 120.0
     headers: dict[str, str] = field(default_factory=dict)
     sessions: bool = True  # send each episode's X-Session-ID (off: the balancer's plain strategy decides)
+    think_s: float = 0.0  # mean pause before each later turn of an episode (a user simulator's or a tool's time)
 
 
 class Budget:
@@ -69,6 +71,11 @@ class EpisodeFeed:
         return episode, f"{episode.session}-r{round_no}" if episode.session else None
 
 
+def think_pause(mean_s: float, session: str, turn: int) -> float:
+    """Between 0.5x and 1.5x the mean, the same for the same turn of the same episode in every run."""
+    return mean_s * (0.5 + random.Random(f"{session}:{turn}").random())
+
+
 def session_closer(plan: LoadPlan) -> SessionCloser:
     """Ends each replayed episode's session at the balancer, as `taustack eval run` does after a simulation."""
     token = plan.headers.get("Authorization", "").removeprefix("Bearer ") or None
@@ -80,6 +87,8 @@ async def replay(client: httpx.AsyncClient, plan: LoadPlan, episode: Episode, se
     """The episode's turns one after another (each waits for the previous answer), while the budget lasts; then
     its session is ended."""
     for turn, messages in enumerate(episode.turns):
+        if turn and plan.think_s:
+            await asyncio.sleep(think_pause(plan.think_s, session or "", turn))
         if not budget.take():
             break
         sample = await send(client, plan.api, plan.url, plan.model, messages, plan.stream, plan.max_tokens,

@@ -157,3 +157,11 @@ def test_episodes_are_placed_at_the_replica_of_most_of_their_turns() -> None:
     assert summary.episodes_per_replica == {"r0": 1, "r1": 2}
     assert summary.sticky_episodes == round(2 / 3, 3)
     assert summarize("http://x", samples[-2:], 1.0).sticky_episodes is None
+
+
+def test_think_time_between_turns_is_jittered_around_the_mean_and_repeatable() -> None:
+    from taustack.loadgen.runner import think_pause
+
+    pauses = [think_pause(2.0, f"tau2-{n}-r0", turn) for n in range(50) for turn in range(1, 5)]
+    assert all(1.0 <= pause <= 3.0 for pause in pauses) and 1.7 < sum(pauses) / len(pauses) < 2.3
+    assert pauses == [think_pause(2.0, f"tau2-{n}-r0", turn) for n in range(50) for turn in range(1, 5)]
