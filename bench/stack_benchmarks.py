@@ -154,7 +154,8 @@ AFFINITY_DOMAINS = ("airline", "retail", "telecom")
 AFFINITY_EPISODES = (4, 8, 16)
 AFFINITY_MODES = ("least_conn", "hash", "router")
 AFFINITY_TURNS = 6  # requests per concurrent episode in a run
-AFFINITY_BOUND = {4: 1.3, 8: 0.8, 16: 0.8}  # loose: router p50 at most this times least_conn's (turns >= 2)
+AFFINITY_THINK_S = 0.5  # between an episode's turns: the user simulator's and tools' time in a real tau2 episode
+AFFINITY_BOUND = {4: 1.3, 8: 1.1, 16: 1.0}  # loose: router p50 at most this times least_conn's (turns >= 2)
 
 
 def restart_replicas(stack: Stack, port: int, replicas: int) -> None:
@@ -188,8 +189,9 @@ def restart_replicas(stack: Stack, port: int, replicas: int) -> None:
 def session_affinity() -> None:
     """Mixed tau2 episodes (airline, retail, telecom, each with its domain's policy as system prompt) replayed turn
     by turn on 2 llama-server replicas of the tiny model (4 slots of 32768 tokens each, its host-memory prompt
-    cache on): least_conn (no X-Session-ID), the consistent-hash pool and the router, at 4, 8 and 16 concurrent
-    episodes, the modes in alternating order over two repeats, every run on freshly restarted replicas."""
+    cache on), 0.5 s on average between an episode's turns (where tau2's user simulator and tools take their time):
+    least_conn (no X-Session-ID), the consistent-hash pool and the router, at 4, 8 and 16 concurrent episodes, the
+    modes in alternating order over two repeats, every run on freshly restarted replicas."""
     if not (ROOT / "models" / "tiny" / "tiny.gguf").is_file():
         subprocess.run([sys.executable, "-m", "taustack", "model", "tiny", "models/tiny"], cwd=ROOT, check=True)
     sources = [arg for domain in AFFINITY_DOMAINS
@@ -209,6 +211,7 @@ def session_affinity() -> None:
                     (summary,) = bench(f"http://127.0.0.1:{ports[affinity]}", *sources,
                                        "--no-sessions" if mode == "least_conn" else "--sessions",
                                        "--concurrency", str(episodes), "--requests", str(episodes * AFFINITY_TURNS),
+                                       "--think-time", str(AFFINITY_THINK_S),
                                        "--max-tokens", "4", "--timeout", "300", model="tiny")
                     runs.setdefault((mode, episodes), []).append(summary)
                     later = summary["ttft_later_turns_ms"]
