@@ -161,7 +161,7 @@ def test_status_json_logs_and_warm(ollama_stack: RunningStack) -> None:
     status = ollama_stack.cli("status", "--json")
     assert status.returncode == 0, status.stderr
     rows = {row["service"]: row for row in json.loads(status.stdout)}
-    assert set(rows) == {"ollama-0", "ollama-1", "ollama-2", "ollama-balancer"}
+    assert set(rows) == {"ollama-0", "ollama-1", "ollama-2", "ollama-balancer", "ollama-router"}
     assert all(row["ready"] for row in rows.values())
     assert "qwen2.5:0.5b" in rows["ollama-1"]["models_on_disk"] and rows["ollama-1"]["probe_ms"] > 0
     served_before = sum(rows[f"ollama-{i}"]["served_recent"] for i in range(3))

@@ -103,7 +103,22 @@ def build_rows(
                 in_flight=max(0, counts["writing"] - 1) if counts else None,
             )
         )
+        if group.router:
+            rows.append(router_row(group, containers.get(group.router_service)))
     return rows
+
+
+def router_row(group: ReplicaGroup, state: ContainerState | None) -> ReplicaRow:
+    """The session router's row: it is not published, so its container's state and Docker's health check of it
+    say whether it answers (while it does not, the balancer answers its sessions with least_conn)."""
+    problem = ""
+    if state is None or state.state != "running":
+        problem = "container not running; sessions answered by least_conn"
+    elif state.health not in ("", "healthy"):
+        problem = f"container {state.health}; sessions answered by least_conn"
+    return ReplicaRow(service=group.router_service, engine=group.engine, gpus="-", container=container_label(state),
+                      ready=not problem, version="sessions -> replicas", models_on_disk=(), models_loaded=(),
+                      problem=problem)
 
 
 def traffic_fields(traffic: ReplicaTraffic | None) -> dict[str, Any]:

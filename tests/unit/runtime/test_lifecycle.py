@@ -124,7 +124,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
                         lambda timeout=health.PROBE_TIMEOUT: httpx.AsyncClient(transport=transport, timeout=timeout))
     real_client = httpx.Client
     monkeypatch.setattr(httpx, "Client", lambda **kwargs: real_client(**{**kwargs, "transport": transport}))
-    yield Env(tmp_path, Recorder(running=["ollama-0", "ollama-1", "ollama-balancer"]), fake)
+    yield Env(tmp_path, Recorder(running=["ollama-0", "ollama-1", "ollama-balancer", "ollama-router"]), fake)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -158,7 +158,7 @@ def test_up_passes_the_env_file_and_checks_local_images(env: Env) -> None:
 
 
 def test_a_failing_compose_up_names_the_service_and_exits_1(env: Env) -> None:
-    env.recorder.running = ["ollama-1", "ollama-balancer"]
+    env.recorder.running = ["ollama-1", "ollama-balancer", "ollama-router"]
     env.recorder.fail = " up -d"
     code, _, err = env.taustack("up", "--timeout", "30")
     assert code == 1
@@ -192,7 +192,7 @@ def test_status_ready_then_not_ready_exits_3(env: Env) -> None:
     env.recorder.calls.clear()
     code, out, err = env.taustack("status", "--json")
     assert code == 0, err
-    assert [row["service"] for row in json.loads(out)] == ["ollama-0", "ollama-1", "ollama-balancer"]
+    assert [row["service"] for row in json.loads(out)] == ["ollama-0", "ollama-1", "ollama-balancer", "ollama-router"]
     assert sorted(env.recorder.compose()) == sorted([
         env.compose_argv("ps", "--all", "--format", "json"),
         env.compose_argv("logs", "--no-color", "--no-log-prefix", "--since", "5m", "ollama-balancer")])
@@ -208,7 +208,8 @@ def test_read_only_commands_use_the_last_render_and_its_overrides(env: Env) -> N
     env.recorder.running.append("ollama-2")
     code, out, err = env.taustack("status", "--json", stack=False)
     assert code == 0, err
-    assert [row["service"] for row in json.loads(out)] == ["ollama-0", "ollama-1", "ollama-2", "ollama-balancer"]
+    assert [row["service"] for row in json.loads(out)] == ["ollama-0", "ollama-1", "ollama-2", "ollama-balancer",
+                                                           "ollama-router"]
 
 
 def test_read_only_commands_write_nothing(env: Env) -> None:

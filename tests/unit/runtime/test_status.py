@@ -170,3 +170,21 @@ def test_print_table_has_a_sessions_column_after_served() -> None:
              for text in lines if text.startswith("│ ollama")}
     assert cells == {"ollama-0": ["12", "2"], "ollama-1": ["4", "1"], "ollama-balancer": ["16", "2"]}
     assert "distinct X-Session-IDs" in out.getvalue()
+
+
+def test_a_group_with_a_router_gets_its_row_from_the_container_and_its_health_check() -> None:
+    from dataclasses import replace
+
+    g = replace(group(), router=True)
+    probes = [healthy(r) for r in g.replicas]
+    for state, ready, problem in (
+        (running("ollama-router", "healthy"), True, ""),
+        (running("ollama-router", "starting"), False, "container starting; sessions answered by least_conn"),
+        (ContainerState("ollama-router", "x", "restarting", "", 137), False,
+         "container not running; sessions answered by least_conn"),
+        (None, False, "container not running; sessions answered by least_conn"),
+    ):
+        states = {**ALL, **({"ollama-router": state} if state else {})}
+        rows = build_rows([g], probes, states, {"ollama-balancer": "200"})
+        assert [row.service for row in rows] == ["ollama-0", "ollama-1", "ollama-balancer", "ollama-router"]
+        assert (rows[-1].ready, rows[-1].problem) == (ready, problem)
