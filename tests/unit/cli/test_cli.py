@@ -22,7 +22,7 @@ def test_render_writes_generated_files_once(tmp_path: Path) -> None:
     second = run_cli("render", "--generated-dir", str(gen), "--gpus", "2")
     assert second.returncode == 0 and "up to date" in second.stderr
     services = yaml.safe_load((gen / "compose.yaml").read_text())["services"]
-    assert sorted(services) == ["gateway", "ollama-0", "ollama-1", "ollama-balancer"]
+    assert sorted(services) == ["gateway", "ollama-0", "ollama-1", "ollama-balancer", "ollama-router"]
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def test_a_layout_the_model_cannot_take_is_refused(tmp_path: Path) -> None:
                           "gpus": 8, "tensor_parallel": 8})
     services = render(tmp_path, {"model": "Qwen/Qwen2.5-7B-Instruct", "config": str(tmp_path / "config.json"),
                                  "gpus": 8, "tensor_parallel": 4})
-    assert sorted(services) == ["vllm-0", "vllm-1", "vllm-balancer"]
+    assert sorted(services) == ["vllm-0", "vllm-1", "vllm-balancer", "vllm-router"]
 
 
 def test_replicas_get_their_own_gpus_shared_memory_and_flags(tmp_path: Path) -> None:
