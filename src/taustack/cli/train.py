@@ -1,7 +1,9 @@
-"""`taustack train sft | status | export`: thin click commands over taustack.training.jobs."""
+"""`taustack train sft | status | export | openai`: thin click commands over taustack.training.jobs and
+taustack.training.openai_ft."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -25,7 +27,7 @@ image_option = click.option("--image", envvar="TAUSTACK_TRAINER_IMAGE", default=
 
 @click.group()
 def train() -> None:
-    """Train on datasets made by `taustack dataset`: SFT with LoRA in a trainer container."""
+    """Train on datasets made by `taustack dataset`: SFT with LoRA in a trainer container, or on OpenAI's API."""
 
 
 @train.command()
@@ -76,3 +78,66 @@ def export(run: str, merge: bool, gguf: bool, gguf_writer: str, image: str, runs
 
     jobs.export(find_root(), resolve_runs_dir(runs_dir), run, merge, gguf, image, stdout_console(), gguf_writer)
 
+
+
+CREATE_ONLY = ("model", "suffix", "epochs", "batch_size", "learning_rate_multiplier", "seed", "detach")
+
+
+@train.command("openai")
+@click.argument("dataset", required=False)
+@click.option("--model", default=None, help="the base model to fine-tune (e.g. gpt-4.1-mini-2025-04-14)")
+@click.option("--suffix", default=None, help="up to 64 characters in the fine-tuned model's name")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="n_epochs (default: the API's)")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="batch_size (default: the API's)")
+@click.option("--learning-rate-multiplier", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="learning_rate_multiplier (default: the API's)")
+@click.option("--seed", type=int, default=None, help="the job's seed (default: the API picks one)")
+@click.option("--validation/--no-validation", default=True, show_default=True,
+              help="upload test.jsonl as the validation file")
+@click.option("--detach", is_flag=True, help="create the job and exit (print its id) instead of following it")
+@click.option("--follow", "follow_id", metavar="JOB_ID", default=None, help="follow an existing job to its end")
+@click.option("--cancel", "cancel_id", metavar="JOB_ID", default=None, help="cancel a job")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", default=None,
+              help="the API's base URL (env OPENAI_BASE_URL; default: https://api.openai.com/v1)")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="the job's folder (default: runs/openai-<job id>/)")
+@click.option("--poll-interval", type=click.FloatRange(min=0), envvar="TAUSTACK_OPENAI_POLL_S", default=5.0,
+              hidden=True, help="seconds between polls (env TAUSTACK_OPENAI_POLL_S)")
+@click.pass_context
+def openai_ft(ctx: click.Context, dataset: str | None, model: str | None, suffix: str | None, epochs: int | None,
+              batch_size: int | None, learning_rate_multiplier: float | None, seed: int | None, validation: bool,
+              detach: bool, follow_id: str | None, cancel_id: str | None, base_url: str | None, out: Path | None,
+              poll_interval: float) -> None:
+    """Fine-tune on OpenAI's API from DATASET (train.jsonl, test.jsonl from `taustack dataset to-openai`).
+
+    Only the hyperparameters given are sent; the rest are the API's defaults. The key comes from OPENAI_API_KEY
+    only. Ctrl-C while following detaches (exit 130): the job runs on; `--follow JOB_ID` attaches again."""
+    from taustack.training.openai_ft import command
+    from taustack.training.openai_ft.submit import Hyperparameters, Submission
+
+    job_id = follow_id or cancel_id
+    if follow_id and cancel_id:
+        raise click.UsageError("give --follow or --cancel, not both")
+    if job_id is not None:
+        extra = [name for name in CREATE_ONLY if ctx.params[name] not in (None, False)]
+        if dataset is not None or extra:
+            given = ["DATASET"] * (dataset is not None) + ["--" + name.replace("_", "-") for name in extra]
+            raise click.UsageError(f"{', '.join(given)}: only for a new job, not with --follow/--cancel")
+    elif dataset is None:
+        raise click.UsageError("Missing argument 'DATASET' (or give --follow JOB_ID or --cancel JOB_ID)")
+    elif model is None:
+        raise click.UsageError("Missing option '--model'")
+    connection = command.Connection(base_url=base_url or None, poll_s=poll_interval, out=out)
+    console, stdout = stderr_console(), stdout_console()
+    if cancel_id is not None:
+        command.cancel(cancel_id, connection, console)
+        return
+    if follow_id is not None:
+        code = command.follow_existing(follow_id, connection, console, stdout)
+    else:
+        assert dataset is not None and model is not None
+        submission = Submission(model=model, suffix=suffix, seed=seed, hyperparameters=Hyperparameters(
+            n_epochs=epochs, batch_size=batch_size, learning_rate_multiplier=learning_rate_multiplier))
+        code = command.create(dataset, validation, submission, detach, connection, console, stdout)
+    if code:
+        sys.exit(code)  # not ctx.exit: with standalone_mode=False click would return the code, not exit with it
