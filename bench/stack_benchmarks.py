@@ -155,7 +155,8 @@ AFFINITY_EPISODES = (4, 8, 16)
 AFFINITY_MODES = ("least_conn", "hash", "router")
 AFFINITY_TURNS = 6  # requests per concurrent episode in a run
 AFFINITY_THINK_S = 0.5  # between an episode's turns: the user simulator's and tools' time in a real tau2 episode
-AFFINITY_BOUND = {4: 1.5, 8: 1.1, 16: 1.3}  # loose: router p50 at most this times least_conn's (turns >= 2)
+# loose: router p50 at most this times least_conn's on turns >= 2 (noisy: 20 turns at 4, queueing at 16)
+AFFINITY_BOUND = {4: 1.5, 8: 1.1, 16: 1.6}
 
 
 def restart_replicas(stack: Stack, port: int, replicas: int) -> None:
