@@ -19,6 +19,25 @@ DOMAINS = ROOT / "src" / "taustack" / "dataset" / "domains"
 SUBPROCESS_ENV: dict[str, str] = {}
 
 
+def run_main(argv: list[str]) -> tuple[int, str, str]:
+    """`taustack ARGV` through main() in this process, inside click's CliRunner isolation: (exit code, stdout,
+    stderr)."""
+    from click.testing import CliRunner
+
+    from taustack.cli.main import main
+
+    with CliRunner().isolation() as (out, err, _):
+        try:
+            main(argv)
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+    return code, out.getvalue().decode(), err.getvalue().decode()
+
+
 def write_stack(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

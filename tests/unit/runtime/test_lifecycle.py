@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from taustack.cli.main import main
 from taustack.runtime import docker as rd
 from taustack.runtime import health
-from tests.helpers import ROOT, write_stack
+from tests.helpers import ROOT, run_main, write_stack
 
 PORT = 31434
 
@@ -92,16 +89,8 @@ class Env:
         argv = [*args, "--generated-dir", str(self.generated), "--project-name", "unit"]
         if stack:
             argv += ["--stack", str(self.stack_file)]
-        with rd.use_runner(self.recorder), CliRunner().isolation() as (out, err, _):
-            try:
-                main(argv)
-                code = 0
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-        return code, out.getvalue().decode(), err.getvalue().decode()
+        with rd.use_runner(self.recorder):
+            return run_main(argv)
 
     def compose_argv(self, *args: str, profiles: Sequence[str] = ("ollama",), env_file: bool = False) -> list[str]:
         argv = ["docker", "compose", "--project-directory", str(ROOT), "-p", "unit"]

@@ -13,14 +13,13 @@ from typing import Any
 
 import openai
 import pytest
-from click.testing import CliRunner
 
-from taustack.cli.main import main
 from taustack.training.openai_ft import follow as follow_module
 from taustack.training.openai_ft.api import Api
 from taustack.training.openai_ft.follow import EventCursor
 from taustack.training.openai_ft.results import decode_result, parse_metrics, write_plot
 from tests.fakes.openai_ft.fake_openai_ft import FakeOpenAIFineTuning
+from tests.helpers import run_main
 
 KEY = "sk-test-Zq8vLx3TqKey0123456789"
 MODEL = "gpt-4.1-mini-2025-04-14"
@@ -61,16 +60,7 @@ def dataset(tmp_path: Path) -> Path:
 
 def taustack(*args: str) -> tuple[int, str, str]:
     """`taustack ARGS` through main(), inside CliRunner's isolation: (exit code, stdout, stderr)."""
-    with CliRunner().isolation() as (out, err, _):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-    return code, out.getvalue().decode(), err.getvalue().decode()
+    return run_main(list(args))
 
 
 def run(fake: FakeOpenAIFineTuning, out: Path, *args: str) -> tuple[int, str, str]:
