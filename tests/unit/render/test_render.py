@@ -110,3 +110,12 @@ def test_llama_server_upstreams_get_a_new_connection_per_request() -> None:
         files = rendered({"llamacpp": {"model": "models/tiny/tiny.gguf", "server": server}})
         assert ("keepalive 64;" in files["nginx/llamacpp.conf"]) is kept
     assert "keepalive_timeout 4s;" in rendered({"ollama": {}})["nginx/ollama.conf"]
+
+
+def test_an_unknown_affinity_or_router_policy_is_refused() -> None:
+    with pytest.raises(ValidationError, match="affinity"):
+        rendered({"ollama": {"replicas": 2}, "balancer": {"affinity": "sticky"}})
+    with pytest.raises(ValidationError, match="policy"):
+        rendered({"ollama": {"replicas": 2}, "balancer": {"router": {"policy": "cache_aware"}}})
+    with pytest.raises(ValidationError, match="session_expiry_s"):
+        rendered({"ollama": {"replicas": 2}, "balancer": {"router": {"session_expiry_s": 0}}})
