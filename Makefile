@@ -17,7 +17,7 @@ UP_STACK = --stack $(or $(STACK),serving/stack.yaml)
 
 .PHONY: help setup setup-eval bench-eval bench-agent docker images images-offline images-test lock demo test test-unit bench lint render up up-ollama \
         up-llamacpp up-vllm up-gateway up-monitoring down status pull clean \
-        train-sft train-status
+        train-sft train-grpo train-status
 
 help:
 	@echo "make demo             the main job: a tiny local model on 2 llama.cpp replicas behind nginx, queried"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench-eval       how saving grows over a 200-simulation eval run (tau2's way and taustack's)"
 	@echo "make bench-agent      tau2 episodes replayed with faults: stock agent vs LLMAgentV2 (BENCH_AGENT_ARGS=--ci)"
 	@echo "make train-sft RECIPE=training/sft.yaml GPU_IDS=0,1   SFT with LoRA in the trainer container (GPUS=cpu)"
+	@echo "make train-grpo RECIPE=training/grpo.yaml GPU_IDS=0   GRPO with LoRA on tau2 episodes (GPUS=cpu)"
 	@echo "make images-offline   build base images from Debian packages (no registry needed)"
 	@echo "make lock             regenerate the hash-pinned locks (requirements/*.txt) from requirements/*.in"
 	@echo "make docker           install Docker Engine + Compose (Debian/Ubuntu, as root)"
@@ -154,12 +155,15 @@ status: $(VENV)/.installed
 pull: $(VENV)/.installed
 	$(TAUSTACK) pull $(MODEL) $(STACK_ARGS)
 
-# SFT with LoRA in the trainer container: RECIPE (default training/sft.yaml), GPU_IDS=0,1 or GPUS=2|all|cpu,
+# SFT (and GRPO) with LoRA in the trainer container: RECIPE (default training/sft.yaml, training/grpo.yaml), GPU_IDS=0,1 or GPUS=2|all|cpu,
 # TRAINER_IMAGE (default taustack/trainer:0.1.0; scripts/images.sh builds taustack/trainer:cpu)
 TRAIN_ARGS = $(if $(RECIPE),--recipe $(RECIPE)) $(if $(GPUS),--gpus $(GPUS)) $(if $(GPU_IDS),--gpu-ids $(GPU_IDS)) \
              $(if $(TRAINER_IMAGE),--image $(TRAINER_IMAGE)) $(if $(RESUME),--resume $(RESUME))
 train-sft: $(VENV)/.installed
 	$(TAUSTACK) train sft $(TRAIN_ARGS)
+
+train-grpo: $(VENV)/.installed
+	$(TAUSTACK) train grpo $(TRAIN_ARGS)
 
 train-status: $(VENV)/.installed
 	$(TAUSTACK) train status

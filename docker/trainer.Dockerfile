@@ -1,4 +1,5 @@
-# The trainer: TRL SFT with LoRA, plus taustack itself (`python -m taustack.trainer.train`, one code base).
+# The trainer: TRL SFT and GRPO with LoRA, tau2's core (GRPO's environments), and taustack itself
+# (`python -m taustack.trainer.train` and `.grpo`, one code base).
 # Versions: requirements/trainer.in; every package comes hash-checked from requirements/trainer.txt (taustack's own
 # dependencies included), torch from requirements/trainer-torch.txt (scripts/lock.sh makes both).
 #
@@ -17,7 +18,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_NO_CACHE_DIR
     PIP_CONSTRAINT=/opt/torch-constraint.txt
 # the Dockerfile itself is listed so that the COPY has a source when the wheel folder is absent
 COPY docker/trainer.Dockerfile build/trainer-wheel[s] /tmp/wheels/
-COPY requirements/trainer-torch.txt requirements/trainer.txt requirements/llamacpp-sdist.txt /tmp/requirements/
+COPY requirements/trainer-torch.txt requirements/trainer.txt requirements/eval-tau2.txt requirements/llamacpp-sdist.txt \
+     /tmp/requirements/
 # torch: the base image's (CUDA), else the locked wheel from the build context, else from TORCH_INDEX_URL
 RUN python3 -m venv --system-site-packages /opt/venv && touch /opt/torch-constraint.txt \
  && if /opt/venv/bin/python -c "import torch" 2>/dev/null; then echo "torch from the base image"; \
@@ -34,6 +36,9 @@ RUN python3 -m venv --system-site-packages /opt/venv && touch /opt/torch-constra
  && rm -rf /tmp/wheels
 # everything else, torch's own dependencies included; torch itself is already there
 RUN /opt/venv/bin/pip install -q --require-hashes --only-binary :all: -r /tmp/requirements/trainer.txt
+# tau2's core for `taustack train grpo` (its environments, orchestrator and evaluator), with --no-deps as for
+# `make setup-eval`: trainer.txt holds what it imports (see trainer.in)
+RUN /opt/venv/bin/pip install -q --require-hashes --only-binary :all: --no-deps -r /tmp/requirements/eval-tau2.txt
 # llama.cpp's convert_hf_to_gguf.py (with its conversion/ package and gguf-py), from the same llama-cpp-python
 # release as the llama.cpp engine image, for `taustack train export --gguf` of architectures beyond Llama
 # (fetched and checked against the sha256 of llamacpp-sdist.txt directly: `pip download` of an sdist would build
@@ -51,7 +56,7 @@ open('/tmp/llama_cpp_python-' + version + '.tar.gz', 'wb').write(data)" \
 COPY pyproject.toml README.md /src/taustack/
 COPY src /src/taustack/src
 RUN /opt/venv/bin/pip install -q --no-deps --no-build-isolation /src/taustack \
- && /opt/venv/bin/python -c "import torch, transformers, trl, peft; print('torch', torch.__version__, 'cuda', torch.version.cuda, '| transformers', transformers.__version__, '| trl', trl.__version__, '| peft', peft.__version__)"
+ && /opt/venv/bin/python -c "import torch, transformers, trl, peft, tau2.gym; print('torch', torch.__version__, 'cuda', torch.version.cuda, '| transformers', transformers.__version__, '| trl', trl.__version__, '| peft', peft.__version__)"
 ENV PATH=/opt/venv/bin:$PATH HF_HOME=/cache/huggingface
 WORKDIR /work
 ENTRYPOINT []

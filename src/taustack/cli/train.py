@@ -1,9 +1,10 @@
-"""`taustack train sft | status | export | openai`: thin click commands over taustack.training.jobs and
+"""`taustack train sft | grpo | status | export | openai`: thin click commands over taustack.training.jobs and
 taustack.training.openai_ft."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -27,22 +28,38 @@ image_option = click.option("--image", envvar="TAUSTACK_TRAINER_IMAGE", default=
 
 @click.group()
 def train() -> None:
-    """Train on datasets made by `taustack dataset`: SFT with LoRA in a trainer container, or on OpenAI's API."""
+    """Train: SFT with LoRA on `taustack dataset` data or GRPO on tau2 episodes in a trainer container, or on
+    OpenAI's fine-tuning API."""
+
+
+def launch_options(default_recipe: str, default_name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options `train sft` and `train grpo` share: recipe, GPUs, run name, resume, container settings."""
+    options = (
+        click.option("--recipe", type=click.Path(path_type=Path), default=None,
+                     help=f"recipe file (default: {default_recipe}; with --resume: the run's own)"),
+        click.option("--gpus", default=None, help="GPU count (GPUs 0..N-1), 'all' (default) or 'cpu'"),
+        click.option("--gpu-ids", default=None, help="exact GPU indexes or UUIDs, comma-separated"),
+        click.option("--name", default=None, help=f"run name (default: the recipe's name, else '{default_name}')"),
+        click.option("--resume", default=None, metavar="RUN", help="continue RUN from its last checkpoint"),
+        click.option("--accelerate-config", type=click.Path(path_type=Path), default=None,
+                     help="accelerate config for more than one GPU (default: training/accelerate/multi_gpu.yaml)"),
+        click.option("--shm-size", default="8g", show_default=True,
+                     help="the container's /dev/shm (DataLoader workers)"),
+        click.option("--ipc-host", is_flag=True, help="share the host's IPC namespace instead of --shm-size"),
+        image_option,
+        runs_option,
+    )
+
+    def decorate(function: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
 
 
 @train.command()
-@click.option("--recipe", type=click.Path(path_type=Path), default=None,
-              help="recipe file (default: training/sft.yaml; with --resume: the run's own)")
-@click.option("--gpus", default=None, help="GPU count (GPUs 0..N-1), 'all' (default) or 'cpu'")
-@click.option("--gpu-ids", default=None, help="exact GPU indexes or UUIDs, comma-separated")
-@click.option("--name", default=None, help="run name (default: the recipe's name, else 'sft')")
-@click.option("--resume", default=None, metavar="RUN", help="continue RUN from its last checkpoint")
-@click.option("--accelerate-config", type=click.Path(path_type=Path), default=None,
-              help="accelerate config for more than one GPU (default: training/accelerate/multi_gpu.yaml)")
-@click.option("--shm-size", default="8g", show_default=True, help="the container's /dev/shm (DataLoader workers)")
-@click.option("--ipc-host", is_flag=True, help="share the host's IPC namespace instead of --shm-size")
-@image_option
-@runs_option
+@launch_options("training/sft.yaml", "sft")
 def sft(recipe: Path | None, gpus: str | None, gpu_ids: str | None, name: str | None, resume: str | None,
         accelerate_config: Path | None, shm_size: str, ipc_host: bool, image: str, runs_dir: Path | None) -> None:
     """Run TRL SFT with LoRA in the trainer image; logs stream here, the run directory keeps the results."""
@@ -55,9 +72,23 @@ def sft(recipe: Path | None, gpus: str | None, gpu_ids: str | None, name: str | 
 
 
 @train.command()
+@launch_options("training/grpo.yaml", "grpo")
+def grpo(recipe: Path | None, gpus: str | None, gpu_ids: str | None, name: str | None, resume: str | None,
+         accelerate_config: Path | None, shm_size: str, ipc_host: bool, image: str, runs_dir: Path | None) -> None:
+    """Run TRL GRPO with LoRA on tau2 episodes (tau2's evaluator as reward) in the trainer image."""
+    from taustack.training import grpo_job
+
+    options = grpo_job.GrpoOptions(recipe=recipe, gpus=gpus, gpu_ids=gpu_ids, image=image,
+                                   runs_dir=resolve_runs_dir(runs_dir), name=name, resume=resume,
+                                   accelerate_config=accelerate_config, shm_size=shm_size, ipc_host=ipc_host)
+    grpo_job.grpo(find_root(), options, stderr_console())
+
+
+@train.command()
 @runs_option
 def status(runs_dir: Path | None) -> None:
-    """A row per run: state (running, finished, failed with exit code), steps, last loss, start, model, dataset."""
+    """A row per run (SFT and GRPO): state (running, finished, failed with exit code), steps, last loss, last
+    reward, start, model, data (dataset, or tau2 domain/split)."""
     from taustack.training import jobs
 
     jobs.status(resolve_runs_dir(runs_dir), stdout_console())

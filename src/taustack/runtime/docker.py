@@ -206,6 +206,7 @@ class ContainerSpec:
     ulimits: tuple[tuple[str, int], ...] = ()
     user: str | None = None
     working_dir: str | None = None
+    network: str | None = None  # a Docker network to join (a stack's compose network), else the default bridge
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,8 @@ def run_argv(spec: ContainerSpec) -> list[str]:
         argv += ["--user", spec.user]
     if spec.working_dir:
         argv += ["-w", spec.working_dir]
+    if spec.network:
+        argv += ["--network", spec.network]
     for key, value in spec.labels.items():
         argv += ["--label", f"{key}={value}"]
     for volume in spec.volumes:
@@ -260,6 +263,8 @@ def sdk_options(spec: ContainerSpec) -> dict[str, Any]:
         options["ulimits"] = [Ulimit(name=name, soft=limit, hard=limit) for name, limit in spec.ulimits]
     if spec.user:
         options["user"] = spec.user
+    if spec.network:
+        options["network"] = spec.network
     return options
 
 

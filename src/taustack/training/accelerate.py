@@ -44,11 +44,12 @@ def check_accelerate_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def launch_command(train_args: list[str], gpu_count: int, config_in_container: str | None) -> list[str]:
-    """`python -m taustack.trainer.train ...` for one GPU or the CPU; `accelerate launch` for several GPUs."""
+def launch_command(train_args: list[str], gpu_count: int, config_in_container: str | None,
+                   module: str = "taustack.trainer.train") -> list[str]:
+    """`python -m <module> ...` (SFT's train, or grpo) for one GPU or the CPU; `accelerate launch` for several."""
     if gpu_count <= 1:
-        return ["python", "-m", "taustack.trainer.train", *train_args]
+        return ["python", "-m", module, *train_args]
     if config_in_container is None:
         raise TrainingError(f"{gpu_count} GPUs need an accelerate config (--accelerate-config)")
     return ["accelerate", "launch", "--config_file", config_in_container, "--num_processes", str(gpu_count),
-            "--num_machines", "1", "-m", "taustack.trainer.train", *train_args]
+            "--num_machines", "1", "-m", module, *train_args]

@@ -1,4 +1,5 @@
-"""`taustack train sft | export | status`: recipe + GPUs -> run directory -> trainer container -> recorded outcome."""
+"""`taustack train sft | export | status` (and grpo's launch, training/grpo_job.py): recipe + GPUs -> run directory
+-> trainer container -> recorded outcome."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from taustack.fileio import write_atomic, write_json
 from taustack.training import launch
 from taustack.training.accelerate import DEFAULT_CONFIG, check_accelerate_config, launch_command
 from taustack.training.devices import select_devices
-from taustack.training.recipe import Recipe, TrainingError, dump_recipe, load_recipe
+from taustack.training.recipe import TrainingError, dump_recipe, load_recipe
 from taustack.training.rundir import RunDir, dataset_sha256, find_run, git_revision, list_runs, new_run_id
 
 DATA, MODEL, OUTPUT, CACHE = "/data", "/model", "/output", "/cache/huggingface"
@@ -60,33 +61,71 @@ def hf_cache() -> launch.Mount:
     return launch.Mount(host.resolve(), CACHE, read_only=False)
 
 
+def open_run(runs_dir: Path, resume: str | None, name: str) -> RunDir:
+    """The run directory: a resumed run's (with a checkpoint to go on from), else a new one that must not exist."""
+    if resume:
+        run = RunDir(find_run(runs_dir, resume).path.resolve())
+        if run.last_checkpoint() is None:
+            raise TrainingError(f"run {run.id}: no checkpoint in {run.checkpoints} to resume from")
+        return run
+    run = RunDir(runs_dir.resolve() / new_run_id(name))
+    if run.path.exists():
+        raise TrainingError(f"run directory {run.path} exists already")
+    return run
+
+
+def run_training(root: Path, run: RunDir, job: launch.Job, client: Any, info: dict[str, Any], resumed: bool,
+                 console: Console) -> launch.Outcome:
+    """run.json (provenance; `resumed` times appended), the container (logs streamed), state.json with its end."""
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record = run.info() if resumed else {}
+    record.update({**info, "id": run.id, "image": job.image, "git_revision": git_revision(root),
+                   "devices": list(job.devices) or "cpu", "command": job.command, "container": job.name})
+    record.setdefault("started", started)
+    if resumed:
+        record.setdefault("resumed", []).append(started)
+    write_json(run.info_file, record)
+    run.state_file.unlink(missing_ok=True)
+    where = ", ".join(f"GPU {d}" for d in job.devices) or "the CPU"
+    console.print(f"[bold]train[/] {run.id} on {where} ({job.image}); run directory {run.path}")
+    outcome = launch.run_job(client, job)
+    write_json(run.state_file, {
+        "state": outcome.state, "exit_code": outcome.exit_code, "oom_killed": outcome.oom_killed,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+    if outcome.state != "finished":
+        raise TrainingError(f"training {run.id} failed: {outcome.describe()}; logs above, run directory {run.path}")
+    return outcome
+
+
+def accelerate_file_for(root: Path, devices: tuple[str, ...], config: Path | None) -> Path | None:
+    """Several GPUs need an accelerate config (checked); one GPU or the CPU none."""
+    if len(devices) <= 1:
+        return None
+    path = resolve(root, str(config or DEFAULT_CONFIG))
+    check_accelerate_config(path)
+    return path
+
+
 def sft(root: Path, options: SftOptions, console: Console) -> RunDir:
     """Validate everything, then make the run directory, run the trainer and record how it ended."""
     if options.resume:
-        run = RunDir(find_run(options.runs_dir, options.resume).path.resolve())
+        run = open_run(options.runs_dir, options.resume, "sft")
         recipe = load_recipe(options.recipe or run.recipe)
-        if run.last_checkpoint() is None:
-            raise TrainingError(f"run {run.id}: no checkpoint in {run.checkpoints} to resume from")
     else:
         recipe = load_recipe(options.recipe or root / "training" / "sft.yaml")
-        run = RunDir(options.runs_dir.resolve() / new_run_id(options.name or recipe.name or "sft"))
-        if run.path.exists():
-            raise TrainingError(f"run directory {run.path} exists already")
+        run = open_run(options.runs_dir, None, options.name or recipe.name or "sft")
     devices = select_devices(options.gpus, options.gpu_ids)
     dataset = resolve(root, recipe.dataset)
     digest = dataset_sha256(dataset)
     model_arg, model_mounts = model_source(root, recipe.model)
-    accelerate_file = None
-    if len(devices) > 1:
-        accelerate_file = resolve(root, str(options.accelerate_config or DEFAULT_CONFIG))
-        check_accelerate_config(accelerate_file)
+    accelerate_file = accelerate_file_for(root, devices, options.accelerate_config)
     client = launch.docker_client()
     launch.check_image(client, options.image)
 
     # from here on the run directory exists
     run.path.mkdir(parents=True, exist_ok=True)
-    write_recipe = not options.resume or options.recipe is not None
-    if write_recipe:
+    if not options.resume or options.recipe is not None:
         write_atomic(run.recipe, dump_recipe(recipe))
     if accelerate_file is not None:
         shutil.copyfile(accelerate_file, run.path / "accelerate.yaml")
@@ -101,27 +140,9 @@ def sft(root: Path, options: SftOptions, console: Console) -> RunDir:
         devices=devices, shm_size=options.shm_size, ipc_host=options.ipc_host, env=launch.passed_environment(),
         user=launch.container_user(),
     )
-    info = run.info() if options.resume else {}
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    info.update({
-        "id": run.id, "name": recipe.name or options.name, "model": recipe.model, "dataset": recipe.dataset,
-        "dataset_sha256": digest, "image": options.image, "git_revision": git_revision(root),
-        "devices": list(devices) or "cpu", "command": command, "container": job.name,
-    })
-    info.setdefault("started", started)
-    if options.resume:
-        info.setdefault("resumed", []).append(started)
-    write_json(run.info_file, info)
-    run.state_file.unlink(missing_ok=True)
-    where = ", ".join(f"GPU {d}" for d in devices) or "the CPU"
-    console.print(f"[bold]train[/] {run.id} on {where} ({options.image}); run directory {run.path}")
-    outcome = launch.run_job(client, job)
-    write_json(run.state_file, {
-        "state": outcome.state, "exit_code": outcome.exit_code, "oom_killed": outcome.oom_killed,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
-    if outcome.state != "finished":
-        raise TrainingError(f"training {run.id} failed: {outcome.describe()}; logs above, run directory {run.path}")
+    info = {"kind": "sft", "name": recipe.name or options.name, "model": recipe.model, "dataset": recipe.dataset,
+            "dataset_sha256": digest}
+    run_training(root, run, job, client, info, bool(options.resume), console)
     summary = summarize(run.metrics())
     console.print(f"[bold green]finished[/] {run.id}: {summary}; adapter {run.adapter}")
     return run
@@ -133,6 +154,9 @@ def summarize(metrics: list[dict[str, Any]]) -> str:
     parts = [f"{metrics[-1]['step']} steps" if metrics else "no metrics"]
     if losses:
         parts.append(f"last loss {losses[-1]:.4g}")
+    rewards = [row["reward"] for row in metrics if "reward" in row]
+    if rewards:
+        parts.append(f"last reward {rewards[-1]:.3g}")
     if final:
         parts.append(f"{final['train_steps_per_second']:.3g} steps/s")
     return ", ".join(parts)
@@ -141,12 +165,14 @@ def summarize(metrics: list[dict[str, Any]]) -> str:
 @dataclass(frozen=True)
 class RunRow:
     id: str
+    kind: str
     state: str
     steps: str
     loss: str
+    reward: str
     started: str
     model: str
-    dataset: str
+    data: str  # SFT: the dataset; GRPO: the tau2 domain and split
 
 
 def run_row(run: RunDir, containers: dict[str, str] | None) -> RunRow:
@@ -163,8 +189,12 @@ def run_row(run: RunDir, containers: dict[str, str] | None) -> RunRow:
     step = next((row for row in reversed(metrics) if "step" in row), None)
     steps = f"{step['step']}/{step.get('max_steps', '?')}" if step else "-"
     loss = next((f"{row['loss']:.4g}" for row in reversed(metrics) if "loss" in row), "-")
-    return RunRow(run.id, word, steps, loss, str(info.get("started", "-")), str(info.get("model", "-")),
-                  str(info.get("dataset", "-")))
+    reward = next((f"{row['reward']:.3g}" for row in reversed(metrics) if "reward" in row), "-")
+    environment = info.get("environment") or {}
+    data = (f"tau2 {environment.get('domain')}/{environment.get('split')} ({len(environment.get('task_ids') or [])})"
+            if environment else str(info.get("dataset", "-")))
+    return RunRow(run.id, str(info.get("kind", "sft")), word, steps, loss, reward, str(info.get("started", "-")),
+                  str(info.get("model", "-")), data)
 
 
 def status(runs_dir: Path, console: Console) -> list[RunRow]:
@@ -174,13 +204,13 @@ def status(runs_dir: Path, console: Console) -> list[RunRow]:
     except TaustackError:  # no Engine (DockerError) or no SDK: rows say so
         containers = None
     rows = [run_row(run, containers) for run in list_runs(runs_dir)]
-    table = Table("run", "state", "steps", "last loss", "started", "model", "dataset", box=None)
+    table = Table("run", "kind", "state", "steps", "last loss", "reward", "started", "model", "data", box=None)
     for row in rows:
-        table.add_row(row.id, row.state, row.steps, row.loss, row.started, row.model, row.dataset)
+        table.add_row(row.id, row.kind, row.state, row.steps, row.loss, row.reward, row.started, row.model, row.data)
     if rows:
         console.print(table)
     else:
-        console.print(f"no runs in {runs_dir} (start one with `taustack train sft`)")
+        console.print(f"no runs in {runs_dir} (start one with `taustack train sft` or `taustack train grpo`)")
     return rows
 
 
@@ -191,8 +221,10 @@ def export(root: Path, runs_dir: Path, run_ref: str, merge: bool, gguf: bool, im
     if not (run.adapter / "adapter_config.json").is_file():
         raise TrainingError(f"run {run.id} has no adapter ({run.adapter}): did it finish?")
     if merge or gguf:
-        recipe: Recipe = load_recipe(run.recipe)
-        model_arg, model_mounts = model_source(root, recipe.model)
+        base = str(run.info().get("model") or "")  # the base model, as the recipe named it (SFT or GRPO)
+        if not base:
+            raise TrainingError(f"run {run.id}: run.json names no model")
+        model_arg, model_mounts = model_source(root, base)
         client = launch.docker_client()
         launch.check_image(client, image)
         command = ["python", "-m", "taustack.trainer.export", "--adapter", f"{OUTPUT}/adapter",

@@ -42,6 +42,7 @@ class Job:
     ipc_host: bool = False
     env: dict[str, str] = field(default_factory=dict)
     user: str | None = None
+    network: str | None = None
 
     @property
     def name(self) -> str:
@@ -89,7 +90,7 @@ def container_spec(job: Job) -> ContainerSpec:
         volumes=tuple(job.mounts),
         gpus=job.devices, shm_size=job.shm_size, ipc_host=job.ipc_host,
         ulimits=(("memlock", -1), ("stack", 67108864)) if job.devices else (),
-        user=job.user, working_dir="/work",
+        user=job.user, working_dir="/work", network=job.network,
     )
 
 
@@ -101,6 +102,17 @@ def container_options(job: Job) -> dict[str, Any]:
 def docker_client() -> Any:
     """The SDK client (a DockerError when the Engine does not answer); patched out by tests."""
     return runtime_docker.docker_client()
+
+
+def check_network(client: Any, network: str) -> None:
+    """The network a run joins must exist (a stack's compose network exists while the stack is up)."""
+    try:
+        client.networks.get(network)
+    except Exception as exc:  # docker.errors.NotFound, or the Engine's error
+        if type(exc).__name__ == "NotFound":
+            raise TrainingError(f"environment.user.network: Docker network {network!r} does not exist: start the "
+                                f"stack that serves the user simulator (taustack up) or name its network") from None
+        raise
 
 
 def check_image(client: Any, image: str) -> None:

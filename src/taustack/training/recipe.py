@@ -93,19 +93,20 @@ class CheckedValues(BaseModel):
     lora: LoraValues
 
 
-def _unknown_key(section: str, key: str, allowed: frozenset[str] | tuple[str, ...], kind: str) -> str:
+def unknown_key(section: str, key: str, allowed: frozenset[str] | tuple[str, ...], kind: str) -> str:
+    """`<section><key>: unknown key (not a <kind> field); did you mean ...?`"""
     close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"{section}{key}: unknown key (not a {kind} field){hint}"
 
 
-def check_keys(data: dict[str, Any]) -> None:
-    """Every key must be a top-level recipe key or a field of SFTConfig/LoraConfig; the first bad one is named."""
+def check_section_keys(data: dict[str, Any], top_level: tuple[str, ...],
+                       sections: tuple[tuple[str, frozenset[str], str, dict[str, str]], ...]) -> None:
+    """Top-level keys, then each (section, allowed fields, kind, reserved fields): the first bad key is named."""
     for key in data:
-        if key not in TOP_LEVEL_KEYS:
-            raise TrainingError(_unknown_key("", str(key), TOP_LEVEL_KEYS, "recipe"))
-    for section, allowed, kind in (("sft", SFT_CONFIG_FIELDS, "TRL SFTConfig"),
-                                   ("lora", LORA_CONFIG_FIELDS, "PEFT LoraConfig")):
+        if key not in top_level:
+            raise TrainingError(unknown_key("", str(key), top_level, "recipe"))
+    for section, allowed, kind, reserved in sections:
         values = data.get(section)
         if values is None:
             continue
@@ -113,9 +114,15 @@ def check_keys(data: dict[str, Any]) -> None:
             raise TrainingError(f"{section}: must be a mapping of {kind} fields")
         for key in values:
             if key not in allowed:
-                raise TrainingError(_unknown_key(f"{section}.", str(key), allowed, kind))
-            if section == "sft" and key in RESERVED_SFT_FIELDS:
-                raise TrainingError(f"sft.{key}: {RESERVED_SFT_FIELDS[key]}; remove it from the recipe")
+                raise TrainingError(unknown_key(f"{section}.", str(key), allowed, kind))
+            if key in reserved:
+                raise TrainingError(f"{section}.{key}: {reserved[key]}; remove it from the recipe")
+
+
+def check_keys(data: dict[str, Any]) -> None:
+    """Every key must be a top-level recipe key or a field of SFTConfig/LoraConfig; the first bad one is named."""
+    check_section_keys(data, TOP_LEVEL_KEYS, (("sft", SFT_CONFIG_FIELDS, "TRL SFTConfig", RESERVED_SFT_FIELDS),
+                                              ("lora", LORA_CONFIG_FIELDS, "PEFT LoraConfig", {})))
 
 
 def parse_recipe(data: Any, source: str = "recipe") -> Recipe:

@@ -1,0 +1,222 @@
+"""GRPO with LoRA on tau2 episodes, inside the trainer image: `python -m taustack.trainer.grpo --recipe ... --model ...
+--output RUN [--resume]`.
+
+TRL's GRPOTrainer with a `rollout_func`: each of a group's completions is a whole tau2 episode of one task
+(rollout.play), scored by tau2's evaluator (optionally with partial credit); generation is TRL's own (transformers
+on the CPU or GPU; vLLM when grpo.use_vllm, in TRL's colocate or server mode). The log history, with reward mean/std,
+the share of zero-variance groups and tau2's episode statistics, goes to metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from taustack.trainer.rollout import TemplateError, play
+from taustack.trainer.tau2_episode import Episode, Outcome, load_task, system_prompt
+from taustack.training.environments import TaskSelection
+from taustack.training.grpo_recipe import GrpoRecipe, RewardSpec, load_grpo_recipe
+from taustack.training.recipe import TrainingError
+
+USER_KEY_ENV = "TAUSTACK_USER_API_KEY"  # the user simulator's key, passed by name by the launcher
+
+
+def partial_credit(info: dict[str, Any]) -> float:
+    """The share of tau2's DB check and action checks an episode passed (0 when it had none)."""
+    checks: list[bool] = []
+    db = info.get("db_check")
+    if isinstance(db, dict) and "db_match" in db:
+        checks.append(bool(db["db_match"]))
+    for action in info.get("action_checks") or []:
+        if isinstance(action, dict) and "action_match" in action:
+            checks.append(bool(action["action_match"]))
+    return sum(checks) / len(checks) if checks else 0.0
+
+
+def episode_reward(outcome: Outcome, truncated: bool, spec: RewardSpec) -> float:
+    """tau2's reward; a cut-short episode earns 0; with partial credit a failed one earns up to partial_weight."""
+    if truncated:
+        return 0.0
+    if outcome.reward >= 1.0 - 1e-6 or not spec.partial_credit:
+        return outcome.reward
+    return spec.partial_weight * partial_credit(outcome.reward_info)
+
+
+def tau2_reward(prompts: list[Any], completions: list[Any], tau2_reward: list[float], **kwargs: Any) -> list[float]:
+    """The reward function TRL calls: the episode rewards the rollout computed (an extra field of its output)."""
+    return list(tau2_reward)
+
+
+def grpo_arguments(recipe: GrpoRecipe, output: Path, cpu: bool) -> dict[str, Any]:
+    arguments = dict(recipe.grpo)
+    arguments["output_dir"] = str(output / "checkpoints")
+    arguments.setdefault("report_to", "none")
+    arguments.setdefault("disable_tqdm", True)
+    arguments.setdefault("remove_unused_columns", False)  # the rollout reads task_id
+    if cpu:
+        arguments.update(use_cpu=True, bf16=False, fp16=False)
+    return arguments
+
+
+def task_dataset(selection: TaskSelection) -> Any:
+    """One row per task: its system prompt (the stock tau2 agent's) as the prompt, and its id."""
+    from datasets import Dataset
+
+    for task_id in selection.task_ids:
+        try:
+            load_task(selection.domain, task_id)  # every id must exist in this tau2
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
+    prompts = [[{"role": "system", "content": system_prompt(selection.domain, task_id, selection.solo)}]
+               for task_id in selection.task_ids]
+    return Dataset.from_dict({"prompt": prompts, "task_id": list(selection.task_ids)})
+
+
+def user_simulator(recipe: GrpoRecipe) -> tuple[str | None, dict[str, Any] | None]:
+    """tau2's user_llm and its args for mode: user (a model served by the stack, OpenAI-compatible)."""
+    user = recipe.environment.user
+    if user is None:
+        return None, None
+    os.environ["OPENAI_API_KEY"] = os.environ.get(USER_KEY_ENV) or "none"  # litellm reads it; local gateways ignore it
+    return f"openai/{user.model}", {"api_base": user.base_url, **user.args}
+
+
+def make_rollout(recipe: GrpoRecipe, selection: TaskSelection, tokenizer: Any) -> Any:
+    """The rollout_func: a batch's prompts (repeated num_generations times by TRL) -> whole episodes."""
+    user_llm, user_args = user_simulator(recipe)
+    budget = recipe.values.max_completion_length or 512
+    eos_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+
+    def rollout(prompts: list[Any], trainer: Any) -> Any:
+        rows = trainer.taustack_batch  # the dataset rows of these prompts, in the same order
+        episodes = [Episode(selection.domain, row["task_id"], selection.solo, recipe.environment.max_steps,
+                            user_llm, user_args) for row in rows]
+        systems = [prompt[0]["content"] for prompt in prompts]
+
+        def generate(contexts: list[list[int]]) -> tuple[list[list[int]], list[list[float]] | None]:
+            ids, logprobs = trainer._generate_single_turn(contexts, None, {}, 1)
+            return [list(map(int, seq)) for seq in ids], logprobs
+
+        transcripts = play(episodes, systems, tokenizer, generate, eos_ids, budget)
+        outcomes = [episode.outcome() for episode in episodes]
+        rewards = [episode_reward(outcome, transcript.truncated, recipe.reward)
+                   for outcome, transcript in zip(outcomes, transcripts, strict=True)]
+        log_episode_stats(trainer, transcripts, outcomes)
+        return {
+            "prompt_ids": [t.prompt_ids for t in transcripts],
+            "completion_ids": [t.completion_ids for t in transcripts],
+            "logprobs": [t.logprobs for t in transcripts] if trainer.use_vllm else None,
+            "env_mask": [t.env_mask for t in transcripts],
+            "tau2_reward": rewards,
+            "tau2_termination": [o.termination for o in outcomes],
+        }
+
+    return rollout
+
+
+def log_episode_stats(trainer: Any, transcripts: list[Any], outcomes: list[Outcome]) -> None:
+    """Per-step tau2 statistics beside TRL's reward metrics: turns, malformed calls, cut-short episodes, endings."""
+    count = max(1, len(transcripts))
+    trainer._log_metric("tau2/turns", sum(t.turns for t in transcripts) / count)
+    trainer._log_metric("tau2/malformed_calls", sum(t.malformed for t in transcripts) / count)
+    trainer._log_metric("tau2/truncated", sum(t.truncated for t in transcripts) / count)
+    trainer._log_metric("tau2/success", sum(o.reward >= 1.0 - 1e-6 for o in outcomes) / count)
+    for reason, seen in Counter(o.termination for o in outcomes).items():
+        trainer._log_metric(f"tau2/termination/{reason}", seen / count)
+
+
+def trainer_class() -> type:
+    from trl import GRPOTrainer
+
+    class Tau2GRPOTrainer(GRPOTrainer):  # type: ignore[misc]  # (Any base class)
+        """GRPOTrainer that keeps each batch's dataset rows, so that the rollout knows the prompts' task ids."""
+
+        def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> Any:
+            self.taustack_batch = inputs
+            return super()._generate_and_score_completions(inputs)
+
+    return Tau2GRPOTrainer
+
+
+def build_trainer(recipe: GrpoRecipe, model_path: str, output: Path, reward_funcs: list[Any] | None = None) -> Any:
+    """The GRPO trainer of a recipe; reward_funcs replace tau2's reward (a Python caller's own rewards)."""
+    import torch
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig
+
+    from taustack.trainer.train import metrics_callback
+
+    quiet_libraries()
+    cpu = not torch.cuda.is_available()
+    selection = recipe.tasks()
+    tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dataset = task_dataset(selection)
+    where = "CPU" if cpu else f"{torch.cuda.device_count()} GPU(s)"
+    print(f"[taustack] {len(selection.task_ids)} {selection.domain} tasks ({selection.split} split, "
+          f"{'solo' if selection.solo else 'user simulator'}), {where}"
+          + (f"; {len(selection.without_ticket)} left out (no ticket)" if selection.without_ticket else ""), flush=True)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32 if cpu else "auto")
+    trainer = trainer_class()(
+        model=model,
+        reward_funcs=reward_funcs or [tau2_reward],
+        args=GRPOConfig(**grpo_arguments(recipe, output, cpu)),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=LoraConfig(**{"task_type": "CAUSAL_LM", **recipe.lora}),
+        callbacks=[metrics_callback(output / "metrics.jsonl")],
+        rollout_func=make_rollout(recipe, selection, tokenizer),
+    )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def quiet_libraries() -> None:
+    """tau2 logs every gym step at INFO (loguru): keep its errors only; TRL's experimental-feature notices too;
+    litellm (the user simulator's client) reads its cost map from its own package, not the network; transformers'
+    renaming notices (gradient_checkpointing, which TRL sets) once per generation are dropped."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR")
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+
+def train(recipe: GrpoRecipe, model_path: str, output: Path, resume: bool) -> None:
+    trainer = build_trainer(recipe, model_path, output)
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    if trainer.is_world_process_zero():
+        trainer.save_model(str(output / "adapter"))
+        trainer.processing_class.save_pretrained(str(output / "adapter"))
+        print(f"[taustack] adapter saved: {output / 'adapter'}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m taustack.trainer.grpo", description=__doc__)
+    parser.add_argument("--recipe", type=Path, required=True)
+    parser.add_argument("--model", required=True, help="model folder or Hugging Face id")
+    parser.add_argument("--output", type=Path, required=True, help="the run directory")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    args = parser.parse_args(argv)
+    try:
+        train(load_grpo_recipe(args.recipe), args.model, args.output, args.resume)
+    except (TrainingError, TemplateError) as exc:
+        print(f"Error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

