@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from taustack.training.recipe_fields import LORA_CONFIG_FIELDS, SFT_CONFIG_FIELDS
+from taustack.training.recipe_fields import GRPO_CONFIG_FIELDS, LORA_CONFIG_FIELDS, SFT_CONFIG_FIELDS
 from tests.docker.conftest import RunningStack, docker
 from tests.helpers import AIRLINE_RESULTS, ROOT, run_cli, write_stack
 
@@ -28,6 +28,7 @@ RESULTS = Path(os.environ.get("TAUSTACK_TEST_TAU2_RESULTS", str(AIRLINE_RESULTS)
 FIELDS = """
 import dataclasses, json, peft, trl
 print(json.dumps({"sft": sorted(f.name for f in dataclasses.fields(trl.SFTConfig) if f.init),
+                  "grpo": sorted(f.name for f in dataclasses.fields(trl.GRPOConfig) if f.init),
                   "lora": sorted(f.name for f in dataclasses.fields(peft.LoraConfig) if f.init)}))
 """
 PREFIX = "taustack-train-test"
@@ -71,6 +72,7 @@ def test_recipe_field_lists_match_the_trainers_trl_and_peft(trainer_image: str) 
     result = docker("run", "--rm", trainer_image, "python", "-c", FIELDS, timeout=300)
     fields = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(fields["sft"]) == SFT_CONFIG_FIELDS
+    assert set(fields["grpo"]) == GRPO_CONFIG_FIELDS
     assert set(fields["lora"]) == LORA_CONFIG_FIELDS
 
 

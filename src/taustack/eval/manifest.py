@@ -61,6 +61,7 @@ class Cell(Model):
     max_retries: int
     results: str
     task_hashes: dict[str, str]
+    trained_tasks: list[str] = []  # the cell's tasks the agent model was trained on (a taustack training run)
     agent_config_file: str | None = None  # taustack's agents: the config the cell's agents read (in the run dir)
     agent_config_sha256: str | None = None  # of the file given with --agent-config (None: the defaults)
     agent_config: dict[str, Any] | None = None  # the config in effect, served context filled in

@@ -191,6 +191,11 @@ def load_run_dir(run_dir: Path, warnings: list[str]) -> list[Cell]:
         except DatasetError as exc:
             warnings.append(f"skipped {exc}")
             continue
+        if entry.get("trained_tasks"):
+            from taustack.eval.plan import overlap_note
+
+            warnings.append(overlap_note(str(entry.get("id")), len(entry["trained_tasks"]),
+                                         len(entry.get("task_ids") or [])))
         user = entry.get("user_model")
         cells.append(Cell(
             agent_model=_model_name(entry.get("agent_model")) or run.agent_model,

@@ -99,6 +99,12 @@ def default_split(request: RunRequest, domain: str, model_file: Path | None) -> 
     return "base", None
 
 
+def overlap_note(cell_id: str, trained: int, tasks: int) -> str:
+    """The one line run and report print when a cell scores tasks its agent model was trained on."""
+    return (f"{cell_id}: {trained} of its {tasks} tasks were trained on by the agent model (its taustack training "
+            f"run): their scores are not held-out")
+
+
 def plan_cells(request: RunRequest, agents: list[tuple[Endpoint, ModelRecord, Path | None]],
                user: ModelRecord | None, judge: ModelRecord | None) -> tuple[list[Cell], list[str]]:
     """The grid, tasks loaded from tau2 (names and combinations it refuses become one-line errors)."""
@@ -129,6 +135,9 @@ def plan_cells(request: RunRequest, agents: list[tuple[Endpoint, ModelRecord, Pa
                     why = "no task of it has a ticket" if mode == "no-user" else "no task qualifies"
                     raise TaustackError(f"--mode {mode} --domain {domain}: {why}")
                 cell_id = f"{slug(endpoint.name)}__{domain}__{mode}"
+                seen = sorted(training_tasks(model_file, domain) & {t.id for t in tasks}) if model_file else []
+                if seen:
+                    notes.append(overlap_note(cell_id, len(seen), len(tasks)))
                 cells.append(Cell(
                     id=cell_id, domain=domain, mode=mode, agent=request.agent, tau2_agent=tau2_agent,
                     tau2_user=tau2_user, agent_model=agent_record, user_model=None if mode == "no-user" else user,
@@ -137,7 +146,7 @@ def plan_cells(request: RunRequest, agents: list[tuple[Endpoint, ModelRecord, Pa
                     trial_seeds=tau2.trial_seeds(request.seed, request.trials), max_steps=request.max_steps,
                     max_errors=request.max_errors, concurrency=request.concurrency, max_retries=request.max_retries,
                     results=f"results/{cell_id}.json",
-                    task_hashes={t.id: task_hash(tau2.task_dict(t)) for t in tasks}))
+                    task_hashes={t.id: task_hash(tau2.task_dict(t)) for t in tasks}, trained_tasks=seen))
     ids = [cell.id for cell in cells]
     if len(set(ids)) != len(ids):
         raise TaustackError("two --agent-model values make the same cell name: give distinct model names")

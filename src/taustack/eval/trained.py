@@ -1,4 +1,5 @@
-"""Which tasks a model taustack trained has seen: its run's dataset provenance (evaluate it on others)."""
+"""Which tasks a model taustack trained has seen: its SFT run's dataset provenance, or the tau2 tasks of its GRPO
+run (evaluate it on others)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,29 @@ def run_json_of(model_file: Path) -> Path | None:
     return None
 
 
+def grpo_tasks(environment: dict[str, object], domain: str) -> set[str]:
+    """A GRPO run's tasks when `domain` shares its task set (telecom and telecom-workflow do)."""
+    from taustack.training.environments import task_catalog
+
+    sets = task_catalog()["domains"]
+    trained = environment.get("domain")
+    if not isinstance(trained, str) or sets.get(trained, trained) != sets.get(domain, domain):
+        return set()
+    ids = environment.get("task_ids")
+    return {str(task) for task in ids} if isinstance(ids, list) else set()
+
+
 def training_tasks(model_file: Path, domain: str) -> set[str]:
     """The ids of `domain`'s tasks in the training split of the dataset the model was trained on; empty if unknown."""
     run_json = run_json_of(model_file)
     if run_json is None:
         return set()
     try:
-        dataset = Path(str(json.loads(run_json.read_text(encoding="utf-8")).get("dataset") or ""))
+        info = json.loads(run_json.read_text(encoding="utf-8"))
+        environment = info.get("environment") if isinstance(info, dict) else None
+        if isinstance(environment, dict):  # a GRPO run: the tau2 tasks its episodes were played on
+            return grpo_tasks(environment, domain)
+        dataset = Path(str(info.get("dataset") or ""))
     except (OSError, ValueError, AttributeError):
         return set()
     candidates = [dataset] if dataset.is_absolute() else [Path.cwd() / dataset, run_json.parents[2] / dataset]

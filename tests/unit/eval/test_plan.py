@@ -60,3 +60,23 @@ def test_a_model_taustack_trained_is_evaluated_on_the_test_split_by_default(tmp_
     assert default_split(request(), "airline", None) == ("base", None)
     split, note = default_split(request(split="base"), "airline", model)
     assert split == "base" and note is not None and "may include them" in note
+
+
+def test_a_grpo_runs_tau2_tasks_count_as_trained_on(tmp_path: Path) -> None:
+    """A GRPO run's run.json names its tasks; telecom-workflow shares telecom's tasks; the cell's overlap note."""
+    from taustack.eval.plan import overlap_note
+    from taustack.eval.trained import training_tasks
+
+    run = tmp_path / "runs" / "20261203-grpo"
+    (run / "export").mkdir(parents=True)
+    (run / "export" / "model.gguf").write_bytes(b"GGUF")
+    (run / "run.json").write_text(json.dumps({"id": run.name, "kind": "grpo", "environment": {
+        "domain": "telecom", "split": "test", "task_ids": ["t1", "t2"], "on_evaluation_tasks": True}}))
+    model = run / "export" / "model.gguf"
+    assert training_tasks(model, "telecom") == {"t1", "t2"} == training_tasks(model, "telecom-workflow")
+    assert training_tasks(model, "airline") == set()
+    split, note = default_split(request(domains=["telecom"]), "telecom", model)
+    assert split == "test" and note is not None and "2 of this domain's tasks" in note
+    assert overlap_note("m__telecom__no-user", 2, 40) == (
+        "m__telecom__no-user: 2 of its 40 tasks were trained on by the agent model (its taustack training run): "
+        "their scores are not held-out")
