@@ -72,6 +72,9 @@ if ! grep -q -- --hash "$R/trainer-torch.txt"; then  # uv hashes no find-links f
   sed -i "s|# via -r $tmp/trainer-torch.in|# via requirements/trainer.in (hash of $(basename "$wheel"))|" "$R/trainer-torch.txt"
 fi
 
+# the GPU trainer with vLLM (CUDA torch from PyPI, as vLLM pins it): docker build --build-arg VLLM=1
+compile "$R/trainer-vllm.txt" --only-binary :all: pyproject.toml "$R/trainer-vllm.in"
+
 compile "$R/host.txt" --only-binary :all: --extra dev pyproject.toml "$R/host.in"
 # make setup-eval: the host venv plus tau2's imports (eval.txt), then tau2 alone with --no-deps (eval-tau2.txt)
 compile "$R/eval.txt" --only-binary :all: --extra dev pyproject.toml "$R/eval.in"

@@ -17,6 +17,8 @@ from tests.helpers import ROOT, run_cli, write_stack
 NGINX_IMAGE = os.environ.get("TAUSTACK_TEST_NGINX_IMAGE", "taustack/nginx:bookworm")
 PYTHON_IMAGE = os.environ.get("TAUSTACK_TEST_PYTHON_IMAGE", "taustack/python:bookworm")
 FAKE_OLLAMA_IMAGE = "taustack-test/fake-ollama:latest"
+TRAINER_IMAGE = os.environ.get("TAUSTACK_TEST_TRAINER_IMAGE", "taustack/trainer:cpu")
+PREFIX = "taustack-train-test"  # trainer containers and served stacks of the training tests
 
 
 def docker(*args: str, timeout: float = 300, check: bool = True,
@@ -143,3 +145,32 @@ def fake_vllm_image(base_images: None) -> str:
     docker("build", "-q", "--build-arg", f"BASE_IMAGE={PYTHON_IMAGE}", "-t", FAKE_VLLM_IMAGE,
            "-f", str(ROOT / "tests" / "fakes" / "vllm" / "Dockerfile"), str(ROOT / "tests" / "fakes"))
     return FAKE_VLLM_IMAGE
+
+
+@pytest.fixture(scope="module")
+def trainer_image() -> str:
+    """The CPU trainer (scripts/images.sh builds it); built here when `make test` did not."""
+    if docker("image", "inspect", TRAINER_IMAGE, check=False).returncode != 0:
+        subprocess.run([str(ROOT / "scripts" / "images.sh")], check=True, timeout=1800,
+                       env={**os.environ, "WITH_TRAINER": "1"})
+    return TRAINER_IMAGE
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    result = run_cli("model", "tiny", str(out), env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    return out / "hf"
+
+
+def serve_stack(folder: Path, spec: dict[str, object]) -> RunningStack:
+    """`taustack up` under a taustack-train-test-* project (other sessions' stale-stack cleanup leaves it alone)."""
+    folder.mkdir()
+    stack = RunningStack(write_stack(folder / "stack.yaml", spec), folder / "generated",
+                         f"{PREFIX}-serve-{os.getpid()}", 28380, 1, 0.0)
+    result = stack.cli("up", "--timeout", "180")
+    if result.returncode != 0:
+        stack.cli("down")
+        raise AssertionError(f"taustack up failed:\n{result.stderr[-4000:]}")
+    return stack

@@ -17,8 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.docker.conftest import docker
-from tests.docker.test_training import PREFIX, serve_stack, tiny_hf, trainer_image  # noqa: F401  (fixtures)
+from tests.docker.conftest import PREFIX, docker, serve_stack
 from tests.helpers import ROOT, run_cli
 
 pytestmark = pytest.mark.docker

@@ -18,12 +18,11 @@ import pytest
 import yaml
 
 from taustack.training.recipe_fields import GRPO_CONFIG_FIELDS, LORA_CONFIG_FIELDS, SFT_CONFIG_FIELDS
-from tests.docker.conftest import RunningStack, docker
-from tests.helpers import AIRLINE_RESULTS, ROOT, run_cli, write_stack
+from tests.docker.conftest import PREFIX, docker, serve_stack
+from tests.helpers import AIRLINE_RESULTS, run_cli
 
 pytestmark = pytest.mark.docker
 
-TRAINER_IMAGE = os.environ.get("TAUSTACK_TEST_TRAINER_IMAGE", "taustack/trainer:cpu")
 RESULTS = Path(os.environ.get("TAUSTACK_TEST_TAU2_RESULTS", str(AIRLINE_RESULTS)))
 FIELDS = """
 import dataclasses, json, peft, trl
@@ -31,16 +30,6 @@ print(json.dumps({"sft": sorted(f.name for f in dataclasses.fields(trl.SFTConfig
                   "grpo": sorted(f.name for f in dataclasses.fields(trl.GRPOConfig) if f.init),
                   "lora": sorted(f.name for f in dataclasses.fields(peft.LoraConfig) if f.init)}))
 """
-PREFIX = "taustack-train-test"
-
-
-@pytest.fixture(scope="module")
-def trainer_image() -> str:
-    """The CPU trainer (scripts/images.sh builds it); built here when `make test` did not."""
-    if docker("image", "inspect", TRAINER_IMAGE, check=False).returncode != 0:
-        subprocess.run([str(ROOT / "scripts" / "images.sh")], check=True, timeout=1800,
-                       env={**os.environ, "WITH_TRAINER": "1"})
-    return TRAINER_IMAGE
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +48,6 @@ def tau2_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny")
-    result = run_cli("model", "tiny", str(out), env={"HF_HUB_OFFLINE": "1"})
-    assert result.returncode == 0, result.stderr
-    return out / "hf"
-
-
 def test_recipe_field_lists_match_the_trainers_trl_and_peft(trainer_image: str) -> None:
     """The controller checks recipes without TRL; its field lists must be those of the TRL and PEFT it runs."""
     result = docker("run", "--rm", trainer_image, "python", "-c", FIELDS, timeout=300)
@@ -74,18 +55,6 @@ def test_recipe_field_lists_match_the_trainers_trl_and_peft(trainer_image: str) 
     assert set(fields["sft"]) == SFT_CONFIG_FIELDS
     assert set(fields["grpo"]) == GRPO_CONFIG_FIELDS
     assert set(fields["lora"]) == LORA_CONFIG_FIELDS
-
-
-def serve_stack(folder: Path, spec: dict[str, object]) -> RunningStack:
-    """`taustack up` under a taustack-train-test-* project (other sessions' stale-stack cleanup leaves it alone)."""
-    folder.mkdir()
-    stack = RunningStack(write_stack(folder / "stack.yaml", spec), folder / "generated",
-                         f"{PREFIX}-serve-{os.getpid()}", 28380, 1, 0.0)
-    result = stack.cli("up", "--timeout", "180")
-    if result.returncode != 0:
-        stack.cli("down")
-        raise AssertionError(f"taustack up failed:\n{result.stderr[-4000:]}")
-    return stack
 
 
 def test_sft_on_tau2_data_then_export_and_serve(tmp_path: Path, trainer_image: str, tau2_dataset: Path,

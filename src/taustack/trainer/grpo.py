@@ -10,6 +10,7 @@ the share of zero-variance groups and tau2's episode statistics, goes to metrics
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from collections import Counter
@@ -153,6 +154,9 @@ def build_trainer(recipe: GrpoRecipe, model_path: str, output: Path, reward_func
 
     quiet_libraries()
     cpu = not torch.cuda.is_available()
+    if recipe.values.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise TrainingError("grpo.use_vllm: this trainer image has no vLLM; build the vLLM trainer "
+                            "(docker build -f docker/trainer.Dockerfile --build-arg VLLM=1 ...: see its header)")
     selection = recipe.tasks()
     tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
     if tokenizer.pad_token is None:
