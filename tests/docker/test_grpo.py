@@ -2,7 +2,9 @@
 
 1. `taustack train grpo` on the tiny model, mock's base tasks given explicitly, a group of 2, tau2's evaluator as
    reward -> `train status` -> `--resume` for more steps -> `train export --merge --gguf` -> llama.cpp serves it.
-2. Inside the image (grpo_scripted.py): a scripted tau2 episode (reward 1.0, only the model's tokens unmasked), and
+2. mode: user: the user simulator is the tiny model served by a real stack (llama.cpp behind the real LiteLLM
+   gateway); the trainer joins the stack's compose network and reaches the gateway by service name, with its key.
+3. Inside the image (grpo_scripted.py): a scripted tau2 episode (reward 1.0, only the model's tokens unmasked), and
    GRPO with a scripted reward varying within groups (non-zero advantages, changed LoRA weights).
 """
 
@@ -17,7 +19,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.docker.conftest import PREFIX, docker, serve_stack
+from tests.docker.conftest import NGINX_IMAGE, PREFIX, docker, serve_stack, start_stack
 from tests.helpers import ROOT, run_cli
 
 pytestmark = pytest.mark.docker
@@ -116,3 +118,48 @@ def test_scripted_episode_masks_and_scripted_reward_moves_the_lora_weights(tmp_p
     assert all(rewards == [0.0, 1.0] * (len(rewards) // 2) for rewards in training["rewards"])
     assert any(abs(value) > 0.1 for value in training["advantages"])
     assert training["lora_b_tensors"] > 0 and training["lora_b_changed"] == training["lora_b_tensors"]
+
+
+def test_grpo_with_a_user_simulator_served_by_the_stack(tmp_path: Path, trainer_image: str, tiny_hf: Path,
+                                                        base_images: None) -> None:
+    gguf = tiny_hf.parent / "tiny.gguf"
+    env_file = tmp_path / ".env"
+    env_file.write_text("")
+    stack = start_stack(tmp_path / "stack", "grpo-user", {
+        "llamacpp": {"model": str(gguf), "model_name": "tiny", "replicas": 1, "threads": 1, "context_size": 2048,
+                     "port": 28390},
+        "gateway": {"port": 24090, "models": [{"name": "tiny-user", "engine": "llamacpp", "model": "tiny"}]},
+        "balancer": {"image": NGINX_IMAGE}}, 28390, 1, env_file, timeout=240)
+    try:
+        key = run_cli("key", env={"TAUSTACK_ENV_FILE": str(env_file)}).stdout.strip()
+        assert key.startswith("sk-")
+        recipe = grpo_recipe(tiny_hf, 2)
+        recipe["environment"] = {"domain": "mock", "split": "base", "task_ids": ["create_task_1", "update_task_1"],
+                                 "mode": "user", "max_steps": 6, "user": {
+                                     "model": "tiny-user", "base_url": "http://gateway:24090/v1",
+                                     "api_key_env": "UNIT_GATEWAY_KEY", "network": f"{stack.project}_default",
+                                     "args": {"temperature": 0.0, "max_tokens": 12}}}
+        recipe["grpo"] = {**recipe["grpo"], "max_completion_length": 160, "save_strategy": "no"}  # type: ignore[dict-item]
+        recipe_file = tmp_path / "grpo-user.yaml"
+        recipe_file.write_text(yaml.safe_dump(recipe))
+        runs = tmp_path / "runs"
+        env = {"TAUSTACK_TRAIN_CONTAINER_PREFIX": PREFIX, "HF_HUB_OFFLINE": "1", "UNIT_GATEWAY_KEY": key}
+        trained = run_cli("train", "grpo", "--recipe", str(recipe_file), "--gpus", "cpu", "--image", trainer_image,
+                          "--runs-dir", str(runs), env=env, timeout=900)
+        assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+        assert f"--network {stack.project}_default" in trained.stdout + trained.stderr  # the echoed docker run
+        assert key not in trained.stdout + trained.stderr
+        (run_dir,) = runs.iterdir()
+        assert key not in (run_dir / "run.json").read_text() + (run_dir / "recipe.yaml").read_text()
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        steps = [row for row in rows if "reward" in row]
+        assert len(steps) == 2
+        # the user simulator answered: episodes went past the agent's first turn (tau2 ends them at max_steps,
+        # or the user stops), and none ended in a user-side error
+        assert all(row["tau2/turns"] > 1 for row in steps), steps
+        assert not any(row.get("tau2/termination/user_error") for row in steps), steps
+        print(f"\n[measure] CPU GRPO in user mode (tiny agent, tiny user simulator through the gateway): "
+              f"turns per episode {[row['tau2/turns'] for row in steps]}, terminations "
+              f"{[{k: v for k, v in row.items() if k.startswith('tau2/termination/')} for row in steps]}")
+    finally:
+        stack.cli("down", "--volumes")
