@@ -125,6 +125,7 @@ def test_grpo_with_a_user_simulator_served_by_the_stack(tmp_path: Path, trainer_
     gguf = tiny_hf.parent / "tiny.gguf"
     env_file = tmp_path / ".env"
     env_file.write_text("")
+    (tmp_path / "stack").mkdir()
     stack = start_stack(tmp_path / "stack", "grpo-user", {
         "llamacpp": {"model": str(gguf), "model_name": "tiny", "replicas": 1, "threads": 1, "context_size": 2048,
                      "port": 28390},
@@ -135,11 +136,11 @@ def test_grpo_with_a_user_simulator_served_by_the_stack(tmp_path: Path, trainer_
         assert key.startswith("sk-")
         recipe = grpo_recipe(tiny_hf, 2)
         recipe["environment"] = {"domain": "mock", "split": "base", "task_ids": ["create_task_1", "update_task_1"],
-                                 "mode": "user", "max_steps": 6, "user": {
+                                 "mode": "user", "max_steps": 6, "max_turn_tokens": 24, "user": {
                                      "model": "tiny-user", "base_url": "http://gateway:24090/v1",
                                      "api_key_env": "UNIT_GATEWAY_KEY", "network": f"{stack.project}_default",
                                      "args": {"temperature": 0.0, "max_tokens": 12}}}
-        recipe["grpo"] = {**recipe["grpo"], "max_completion_length": 160, "save_strategy": "no"}  # type: ignore[dict-item]
+        recipe["grpo"] = {**recipe["grpo"], "max_completion_length": 320, "save_strategy": "no"}  # type: ignore[dict-item]
         recipe_file = tmp_path / "grpo-user.yaml"
         recipe_file.write_text(yaml.safe_dump(recipe))
         runs = tmp_path / "runs"

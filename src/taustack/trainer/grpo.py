@@ -58,6 +58,10 @@ def grpo_arguments(recipe: GrpoRecipe, output: Path, cpu: bool) -> dict[str, Any
     arguments.setdefault("report_to", "none")
     arguments.setdefault("disable_tqdm", True)
     arguments.setdefault("remove_unused_columns", False)  # the rollout reads task_id
+    turn = recipe.environment.max_turn_tokens
+    if turn is not None:  # TRL's generation kwargs: transformers' max_new_tokens, vLLM's SamplingParams max_tokens
+        key = "max_tokens" if recipe.values.use_vllm else "max_new_tokens"
+        arguments["generation_kwargs"] = {key: turn, **(arguments.get("generation_kwargs") or {})}
     if cpu:
         arguments.update(use_cpu=True, bf16=False, fp16=False)
     return arguments

@@ -102,7 +102,8 @@ def assistant_message(turn: Turn, number: int) -> dict[str, Any]:
 
 def play(episodes: Sequence[EpisodeLike], system_prompts: Sequence[str], tokenizer: Any, generate: Generate,
          eos_ids: set[int], budget: int) -> list[Transcript]:
-    """Play every episode to its end (or until its completion reaches `budget` tokens), one batched turn at a time."""
+    """Play every episode to its end, one batched turn at a time; an episode whose completion would pass `budget`
+    tokens is cut there (its last turn shortened) and stopped."""
     transcripts, renderers = [], []
     for episode, system in zip(episodes, system_prompts, strict=True):
         messages = [{"role": "system", "content": system}, *episode.start()]
@@ -113,7 +114,15 @@ def play(episodes: Sequence[EpisodeLike], system_prompts: Sequence[str], tokeniz
         for position, i in enumerate(active):
             episode, transcript, renderer = episodes[i], transcripts[i], renderers[i]
             ids = list(generated[position])
-            transcript.add(ids, model=True, logprobs=logprobs[position] if logprobs is not None else None)
+            scores = logprobs[position] if logprobs is not None else None
+            room = budget - len(transcript.completion_ids)
+            if len(ids) > room:  # the turn would pass the budget: cut there, end the episode (scored as cut)
+                transcript.add(ids[:room], model=True, logprobs=scores[:room] if scores is not None else None)
+                transcript.turns += 1
+                transcript.truncated = True
+                episode.stop()
+                continue
+            transcript.add(ids, model=True, logprobs=scores)
             transcript.turns += 1
             turn = parse_turn(tokenizer.decode(ids, skip_special_tokens=True))
             transcript.malformed += len(turn.malformed)

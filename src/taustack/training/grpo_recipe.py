@@ -52,7 +52,9 @@ class EnvironmentSpec(BaseModel):
     mode: Literal["solo", "user"] = "solo"
     user: UserSimulator | None = None
     max_steps: int = Field(default=30, ge=2, le=1000, description="tau2's orchestrator steps per episode")
-    max_errors: int = Field(default=10, ge=1, description="tool errors before tau2 ends an episode")
+    max_turn_tokens: int | None = Field(default=None, ge=1,
+                                        description="tokens one model turn may generate (default: the episode's "
+                                                    "grpo.max_completion_length)")
 
     @model_validator(mode="after")
     def _user_for_user_mode(self) -> EnvironmentSpec:

@@ -117,3 +117,11 @@ def test_a_template_that_rewrites_earlier_turns_is_refused() -> None:
     tokenizer = CharTokenizer(rewrite_history=True)
     with pytest.raises(TemplateError, match="renders a conversation's earlier turns differently"):
         play([ScriptedEpisode(turns=2)], ["sys"], tokenizer, generator(tokenizer, ["x<E>", "y<E>"]), {EOS_ID}, 1000)
+
+
+def test_a_turn_that_would_pass_the_budget_is_cut_to_it() -> None:
+    tokenizer = CharTokenizer()
+    episode = ScriptedEpisode(turns=3)
+    (transcript,) = play([episode], ["sys"], tokenizer, generator(tokenizer, ["b" * 40 + "<E>"]), {EOS_ID}, 10)
+    assert transcript.completion_ids == [ord("b")] * 10 and transcript.env_mask == [1] * 10
+    assert transcript.truncated and episode.stopped and episode.seen == []  # the cut turn is never played
