@@ -164,13 +164,23 @@ def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "hf"
 
 
-def serve_stack(folder: Path, spec: dict[str, object]) -> RunningStack:
-    """`taustack up` under a taustack-train-test-* project (other sessions' stale-stack cleanup leaves it alone)."""
+def serve_and_ask(folder: Path, gguf: Path, name: str, question: str) -> None:
+    """Serve a trained GGUF with llama.cpp (`taustack up` under a taustack-train-test-* project, which other
+    sessions' stale-stack cleanup leaves alone), ask it one chat completion, take the stack down."""
+    import httpx
+
     folder.mkdir()
+    spec = {"llamacpp": {"model": str(gguf), "model_name": name, "replicas": 1, "threads": 1, "context_size": 2048,
+                         "port": 28380},
+            "balancer": {"image": NGINX_IMAGE}}
     stack = RunningStack(write_stack(folder / "stack.yaml", spec), folder / "generated",
                          f"{PREFIX}-serve-{os.getpid()}", 28380, 1, 0.0)
-    result = stack.cli("up", "--timeout", "180")
-    if result.returncode != 0:
+    try:
+        result = stack.cli("up", "--timeout", "180")
+        assert result.returncode == 0, f"taustack up failed:\n{result.stderr[-4000:]}"
+        body = {"model": name, "messages": [{"role": "user", "content": question}], "max_tokens": 16}
+        response = httpx.post(f"{stack.url}/v1/chat/completions", json=body, timeout=60)
+        assert response.status_code == 200, response.text
+        assert response.json()["usage"]["completion_tokens"] > 0
+    finally:
         stack.cli("down")
-        raise AssertionError(f"taustack up failed:\n{result.stderr[-4000:]}")
-    return stack

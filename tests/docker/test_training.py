@@ -13,12 +13,11 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from taustack.training.recipe_fields import GRPO_CONFIG_FIELDS, LORA_CONFIG_FIELDS, SFT_CONFIG_FIELDS
-from tests.docker.conftest import PREFIX, docker, serve_stack
+from tests.docker.conftest import PREFIX, docker, serve_and_ask
 from tests.helpers import AIRLINE_RESULTS, run_cli
 
 pytestmark = pytest.mark.docker
@@ -119,18 +118,7 @@ def test_sft_on_tau2_data_then_export_and_serve(tmp_path: Path, trainer_image: s
     assert gguf.is_file() and (run_dir / "export" / "Modelfile").read_text().startswith("FROM ./model.gguf")
     assert "--lora-modules" in exported.stdout and str(gguf) in exported.stdout
 
-    spec = {"llamacpp": {"model": str(gguf), "model_name": "tiny-airline", "replicas": 1, "threads": 1,
-                         "context_size": 2048, "port": 28380},
-            "balancer": {"image": "taustack/nginx:bookworm"}}
-    stack = serve_stack(tmp_path / "serve", spec)
-    try:
-        body = {"model": "tiny-airline", "messages": [{"role": "user", "content": "Cancel my reservation"}],
-                "max_tokens": 16}
-        response = httpx.post(f"{stack.url}/v1/chat/completions", json=body, timeout=60)
-        assert response.status_code == 200, response.text
-        assert response.json()["usage"]["completion_tokens"] > 0
-    finally:
-        stack.cli("down")
+    serve_and_ask(tmp_path / "serve", gguf, "tiny-airline", "Cancel my reservation")
     print(f"[measure] tau2 data -> trained -> exported -> served -> answered: {time.monotonic() - started:.1f}s")
 
     # The same run through llama.cpp's convert_hf_to_gguf.py (the path for every architecture beyond Llama):

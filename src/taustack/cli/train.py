@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -60,28 +61,20 @@ def launch_options(default_recipe: str, default_name: str) -> Callable[[Callable
 
 @train.command()
 @launch_options("training/sft.yaml", "sft")
-def sft(recipe: Path | None, gpus: str | None, gpu_ids: str | None, name: str | None, resume: str | None,
-        accelerate_config: Path | None, shm_size: str, ipc_host: bool, image: str, runs_dir: Path | None) -> None:
+def sft(runs_dir: Path | None, **options: Any) -> None:
     """Run TRL SFT with LoRA in the trainer image; logs stream here, the run directory keeps the results."""
     from taustack.training import jobs
 
-    options = jobs.SftOptions(recipe=recipe, gpus=gpus, gpu_ids=gpu_ids, image=image,
-                              runs_dir=resolve_runs_dir(runs_dir), name=name, resume=resume,
-                              accelerate_config=accelerate_config, shm_size=shm_size, ipc_host=ipc_host)
-    jobs.sft(find_root(), options, stderr_console())
+    jobs.sft(find_root(), jobs.LaunchOptions(runs_dir=resolve_runs_dir(runs_dir), **options), stderr_console())
 
 
 @train.command()
 @launch_options("training/grpo.yaml", "grpo")
-def grpo(recipe: Path | None, gpus: str | None, gpu_ids: str | None, name: str | None, resume: str | None,
-         accelerate_config: Path | None, shm_size: str, ipc_host: bool, image: str, runs_dir: Path | None) -> None:
+def grpo(runs_dir: Path | None, **options: Any) -> None:
     """Run TRL GRPO with LoRA on tau2 episodes (tau2's evaluator as reward) in the trainer image."""
-    from taustack.training import grpo_job
+    from taustack.training import grpo_job, jobs
 
-    options = grpo_job.GrpoOptions(recipe=recipe, gpus=gpus, gpu_ids=gpu_ids, image=image,
-                                   runs_dir=resolve_runs_dir(runs_dir), name=name, resume=resume,
-                                   accelerate_config=accelerate_config, shm_size=shm_size, ipc_host=ipc_host)
-    grpo_job.grpo(find_root(), options, stderr_console())
+    grpo_job.grpo(find_root(), jobs.LaunchOptions(runs_dir=resolve_runs_dir(runs_dir), **options), stderr_console())
 
 
 @train.command()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -20,6 +19,7 @@ from taustack.training.devices import select_devices
 from taustack.training.grpo_recipe import GrpoRecipe, dump_grpo_recipe, load_grpo_recipe
 from taustack.training.jobs import (
     OUTPUT,
+    LaunchOptions,
     accelerate_file_for,
     hf_cache,
     model_source,
@@ -31,20 +31,6 @@ from taustack.training.recipe import TrainingError
 from taustack.training.rundir import RunDir
 
 USER_KEY_ENV = "TAUSTACK_USER_API_KEY"  # what the trainer reads the user simulator's key from (trainer/grpo.py)
-
-
-@dataclass(frozen=True)
-class GrpoOptions:
-    recipe: Path | None
-    gpus: str | None
-    gpu_ids: str | None
-    image: str
-    runs_dir: Path
-    name: str | None = None
-    resume: str | None = None
-    accelerate_config: Path | None = None
-    shm_size: str | None = "8g"
-    ipc_host: bool = False
 
 
 def check_devices(recipe: GrpoRecipe, devices: tuple[str, ...]) -> None:
@@ -71,7 +57,7 @@ def user_key_environment(recipe: GrpoRecipe) -> dict[str, str]:
     return {USER_KEY_ENV: value}
 
 
-def grpo(root: Path, options: GrpoOptions, console: Console) -> RunDir:
+def grpo(root: Path, options: LaunchOptions, console: Console) -> RunDir:
     """Validate everything (recipe, tasks, GPUs, image, network), then run the trainer and record how it ended."""
     if options.resume:
         run = open_run(options.runs_dir, options.resume, "grpo")

@@ -24,7 +24,9 @@ DATA, MODEL, OUTPUT, CACHE = "/data", "/model", "/output", "/cache/huggingface"
 
 
 @dataclass(frozen=True)
-class SftOptions:
+class LaunchOptions:
+    """How `train sft` and `train grpo` start a run: recipe, GPUs, image, run directory, container settings."""
+
     recipe: Path | None
     gpus: str | None
     gpu_ids: str | None
@@ -107,7 +109,7 @@ def accelerate_file_for(root: Path, devices: tuple[str, ...], config: Path | Non
     return path
 
 
-def sft(root: Path, options: SftOptions, console: Console) -> RunDir:
+def sft(root: Path, options: LaunchOptions, console: Console) -> RunDir:
     """Validate everything, then make the run directory, run the trainer and record how it ended."""
     if options.resume:
         run = open_run(options.runs_dir, options.resume, "sft")

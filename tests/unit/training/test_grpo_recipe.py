@@ -164,9 +164,9 @@ def write(tmp_path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def options(tmp_path: Path, recipe_file: Path | None, **changes: Any) -> grpo_job.GrpoOptions:
+def options(tmp_path: Path, recipe_file: Path | None, **changes: Any) -> jobs.LaunchOptions:
     values: dict[str, Any] = {"gpus": "cpu", "gpu_ids": None, **changes}
-    return grpo_job.GrpoOptions(recipe=recipe_file, image="taustack/trainer:cpu", runs_dir=tmp_path / "runs",
+    return jobs.LaunchOptions(recipe=recipe_file, image="taustack/trainer:cpu", runs_dir=tmp_path / "runs",
                                 **values)
 
 

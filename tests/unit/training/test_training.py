@@ -208,9 +208,9 @@ class FakeDocker:
         return launch.Outcome(self.exit_code, self.oom)
 
 
-def sft_options(tmp_path: Path, recipe: Path | None, **changes: Any) -> jobs.SftOptions:
+def sft_options(tmp_path: Path, recipe: Path | None, **changes: Any) -> jobs.LaunchOptions:
     values: dict[str, Any] = {"gpus": "cpu", "gpu_ids": None, **changes}
-    return jobs.SftOptions(recipe=recipe, image="taustack/trainer:cpu", runs_dir=tmp_path / "runs", **values)
+    return jobs.LaunchOptions(recipe=recipe, image="taustack/trainer:cpu", runs_dir=tmp_path / "runs", **values)
 
 
 def test_run_directory_contents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
