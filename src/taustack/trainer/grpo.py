@@ -20,10 +20,10 @@ from typing import Any
 from taustack.trainer.rollout import TemplateError, play
 from taustack.trainer.tau2_episode import Episode, Outcome, load_task, system_prompt
 from taustack.training.environments import TaskSelection
-from taustack.training.grpo_recipe import GrpoRecipe, RewardSpec, load_grpo_recipe
+from taustack.training.grpo_recipe import USER_KEY_ENV, GrpoRecipe, RewardSpec, load_grpo_recipe
 from taustack.training.recipe import TrainingError
 
-USER_KEY_ENV = "TAUSTACK_USER_API_KEY"  # the user simulator's key, passed by name by the launcher
+TRUNCATED = "truncated"  # how an episode cut at its token budget ended (tau2 saw the `done` taustack sent for it)
 
 
 def partial_credit(info: dict[str, Any]) -> float:
@@ -110,27 +110,29 @@ def make_rollout(recipe: GrpoRecipe, selection: TaskSelection, tokenizer: Any) -
         outcomes = [episode.outcome() for episode in episodes]
         rewards = [episode_reward(outcome, transcript.truncated, recipe.reward)
                    for outcome, transcript in zip(outcomes, transcripts, strict=True)]
-        log_episode_stats(trainer, transcripts, outcomes)
+        endings = [TRUNCATED if t.truncated else o.termination for t, o in zip(transcripts, outcomes, strict=True)]
+        log_episode_stats(trainer, transcripts, rewards, endings)
         return {
             "prompt_ids": [t.prompt_ids for t in transcripts],
             "completion_ids": [t.completion_ids for t in transcripts],
             "logprobs": [t.logprobs for t in transcripts] if trainer.use_vllm else None,
             "env_mask": [t.env_mask for t in transcripts],
             "tau2_reward": rewards,
-            "tau2_termination": [o.termination for o in outcomes],
+            "tau2_termination": endings,
         }
 
     return rollout
 
 
-def log_episode_stats(trainer: Any, transcripts: list[Any], outcomes: list[Outcome]) -> None:
-    """Per-step tau2 statistics beside TRL's reward metrics: turns, malformed calls, cut-short episodes, endings."""
+def log_episode_stats(trainer: Any, transcripts: list[Any], rewards: list[float], endings: list[str]) -> None:
+    """Per-step tau2 statistics beside TRL's reward metrics: turns, malformed calls, cut episodes, solved ones and
+    how episodes ended (tau2's termination reason, or `truncated` for an episode cut at its token budget)."""
     count = max(1, len(transcripts))
     trainer._log_metric("tau2/turns", sum(t.turns for t in transcripts) / count)
     trainer._log_metric("tau2/malformed_calls", sum(t.malformed for t in transcripts) / count)
     trainer._log_metric("tau2/truncated", sum(t.truncated for t in transcripts) / count)
-    trainer._log_metric("tau2/success", sum(o.reward >= 1.0 - 1e-6 for o in outcomes) / count)
-    for reason, seen in Counter(o.termination for o in outcomes).items():
+    trainer._log_metric("tau2/success", sum(reward >= 1.0 - 1e-6 for reward in rewards) / count)
+    for reason, seen in Counter(endings).items():
         trainer._log_metric(f"tau2/termination/{reason}", seen / count)
 
 

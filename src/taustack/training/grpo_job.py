@@ -16,7 +16,7 @@ from taustack.fileio import write_atomic
 from taustack.training import launch
 from taustack.training.accelerate import launch_command
 from taustack.training.devices import select_devices
-from taustack.training.grpo_recipe import GrpoRecipe, dump_grpo_recipe, load_grpo_recipe
+from taustack.training.grpo_recipe import USER_KEY_ENV, GrpoRecipe, dump_grpo_recipe, load_grpo_recipe
 from taustack.training.jobs import (
     OUTPUT,
     LaunchOptions,
@@ -29,8 +29,6 @@ from taustack.training.jobs import (
 )
 from taustack.training.recipe import TrainingError
 from taustack.training.rundir import RunDir
-
-USER_KEY_ENV = "TAUSTACK_USER_API_KEY"  # what the trainer reads the user simulator's key from (trainer/grpo.py)
 
 
 def check_devices(recipe: GrpoRecipe, devices: tuple[str, ...]) -> None:

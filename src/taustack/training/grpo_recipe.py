@@ -26,6 +26,8 @@ RESERVED_GRPO_FIELDS = {
 # the stack's gateway, by service name on the stack's compose network (its published port is loopback only)
 STACK_GATEWAY_URL = "http://gateway:4000/v1"
 STACK_NETWORK = "taustack_default"
+# the variable the trainer container reads the user simulator's key from (the launcher sets it, by name only)
+USER_KEY_ENV = "TAUSTACK_USER_API_KEY"
 
 
 class UserSimulator(BaseModel):
