@@ -11,7 +11,7 @@
 # scripts/images.sh) or from TORCH_INDEX_URL.
 #   docker build -f docker/trainer.Dockerfile --build-arg BASE_IMAGE=taustack/python:bookworm \
 #     --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu -t taustack/trainer:cpu .
-# GPU with vLLM (grpo.use_vllm): VLLM=1 installs requirements/trainer-vllm.txt instead of trainer.txt: vLLM 0.31.0
+# GPU with vLLM (grpo.use_vllm): VLLM=1 installs requirements/trainer-vllm.txt instead of trainer.txt: vllm==0.31.0
 # with the CUDA torch it pins (2.13.0, from PyPI) and transformers 5.17.0 (vLLM 0.31 needs <5.18); on a Python 3.11
 # base with glibc >= 2.31 and no torch of its own (the host needs only the NVIDIA driver):
 #   docker build -f docker/trainer.Dockerfile --build-arg VLLM=1 --build-arg BASE_IMAGE=python:3.11-slim-bookworm \

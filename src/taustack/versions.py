@@ -19,3 +19,4 @@ ROUTER_IMAGE = "taustack/router:0.1.17"  # vllm-router in requirements/router.in
 CONTROLLER_IMAGE = "taustack/controller:0.1.0"  # taustack's version (pyproject.toml)
 TRAINER_IMAGE = "taustack/trainer:0.1.0"  # the GPU build (CUDA PyTorch base)
 TRAINER_CPU_IMAGE = "taustack/trainer:cpu"  # the CPU build the tests train with
+TRAINER_VLLM_IMAGE = "taustack/trainer:0.1.0-vllm"  # the GPU build with vLLM for GRPO (requirements/trainer-vllm.in)

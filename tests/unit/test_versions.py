@@ -63,8 +63,8 @@ def lock_entries(path: Path) -> dict[str, tuple[str, int]]:
 def target_locks(target: str) -> dict[str, tuple[str, int]]:
     """Everything a target installs: requirements/TARGET.txt and its single-file companions TARGET-*.txt."""
     merged: dict[str, tuple[str, int]] = {}
-    for path in sorted(REQ.glob(f"{target}*.txt")):
-        if path.stem == target or path.stem.startswith(target + "-"):
+    for path in sorted(REQ.glob(f"{target}*.txt")):  # (a companion with its own *.in is a target of its own)
+        if path.stem == target or (path.stem.startswith(target + "-") and not (REQ / f"{path.stem}.in").exists()):
             merged.update(lock_entries(path))
     return merged
 
@@ -138,7 +138,8 @@ IMAGES = {  # repository -> the tags allowed for it anywhere in the checkout
     "taustack/gateway": {tag(versions.GATEWAY_IMAGE)},
     "taustack/router": {tag(versions.ROUTER_IMAGE)},
     "taustack/controller": {tag(versions.CONTROLLER_IMAGE)},
-    "taustack/trainer": {tag(versions.TRAINER_IMAGE), tag(versions.TRAINER_CPU_IMAGE)},
+    "taustack/trainer": {tag(versions.TRAINER_IMAGE), tag(versions.TRAINER_CPU_IMAGE),
+                         tag(versions.TRAINER_VLLM_IMAGE)},
 }
 
 
@@ -165,6 +166,7 @@ def test_every_version_mention_agrees() -> None:
         r"`vllm serve --help` of (\d+\.\d+\.\d+)": versions.VLLM_VERSION,
         r"llama-cpp-python[= ]=?(\d+\.\d+\.\d+)": llama,
         r"litellm\[proxy\][\s\"=]*(\d+\.\d+\.\d+)": litellm,
+        r"\bvllm==(\d+\.\d+\.\d+)": in_pins(REQ / "trainer-vllm.in")["vllm"],  # the GRPO trainer's vLLM
     }
     for path in scanned_files():
         text = path.read_text(errors="replace")
