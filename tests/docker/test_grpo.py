@@ -129,10 +129,20 @@ def test_grpo_with_a_user_simulator_served_by_the_stack(tmp_path: Path, trainer_
                                      "api_key_env": "UNIT_GATEWAY_KEY", "network": f"{stack.project}_default",
                                      "args": {"temperature": 0.0, "max_tokens": 12}}}
         recipe["grpo"] = {**recipe["grpo"], "max_completion_length": 320, "save_strategy": "no"}  # type: ignore[dict-item]
-        recipe_file = tmp_path / "grpo-user.yaml"
-        recipe_file.write_text(yaml.safe_dump(recipe))
         runs = tmp_path / "runs"
         env = {"TAUSTACK_TRAIN_CONTAINER_PREFIX": PREFIX, "HF_HUB_OFFLINE": "1", "UNIT_GATEWAY_KEY": key}
+        # a user simulator that does not answer stops the run before any episode, naming it (never the key)
+        wrong = json.loads(json.dumps(recipe))
+        wrong["environment"]["user"]["base_url"] = "http://gateway:1/v1"
+        wrong_file = tmp_path / "grpo-wrong.yaml"
+        wrong_file.write_text(yaml.safe_dump(wrong))
+        refused = run_cli("train", "grpo", "--recipe", str(wrong_file), "--gpus", "cpu", "--image", trainer_image,
+                          "--runs-dir", str(tmp_path / "refused"), env=env, timeout=600)
+        assert refused.returncode == 1
+        assert "the user simulator tiny-user at http://gateway:1/v1 did not answer" in refused.stdout + refused.stderr
+        assert key not in refused.stdout + refused.stderr
+        recipe_file = tmp_path / "grpo-user.yaml"
+        recipe_file.write_text(yaml.safe_dump(recipe))
         trained = run_cli("train", "grpo", "--recipe", str(recipe_file), "--gpus", "cpu", "--image", trainer_image,
                           "--runs-dir", str(runs), env=env, timeout=900)
         assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from taustack.trainer.rollout import TemplateError, play
-from taustack.trainer.tau2_episode import Episode, Outcome, load_task, system_prompt
+from taustack.trainer.tau2_episode import NO_SIMULATION, Episode, Outcome, load_task, system_prompt
 from taustack.training.environments import TaskSelection
 from taustack.training.grpo_recipe import USER_KEY_ENV, GrpoRecipe, RewardSpec, load_grpo_recipe
 from taustack.training.recipe import TrainingError
@@ -90,6 +90,24 @@ def user_simulator(recipe: GrpoRecipe) -> tuple[str | None, dict[str, Any] | Non
     return f"openai/{user.model}", {"api_base": user.base_url, **user.args}
 
 
+def preflight_user(recipe: GrpoRecipe) -> None:
+    """Mode user: the user simulator answers one short completion before any episode (as `eval run` checks its
+    endpoints); the error names the model and URL, never the key."""
+    user_llm, user_args = user_simulator(recipe)
+    user = recipe.environment.user
+    if user_llm is None or user is None:
+        return
+    import litellm
+
+    try:
+        litellm.completion(model=user_llm, messages=[{"role": "user", "content": "Hello"}],
+                           **{**(user_args or {}), "max_tokens": 1}, num_retries=0, timeout=60)
+    except Exception as exc:  # litellm's connection, auth and API errors alike
+        status = getattr(exc, "status_code", None)
+        raise TrainingError(f"environment.user: the user simulator {user.model} at {user.base_url} did not answer "
+                            f"({type(exc).__name__}{f', HTTP {status}' if status else ''})") from None
+
+
 def make_rollout(recipe: GrpoRecipe, selection: TaskSelection, tokenizer: Any) -> Any:
     """The rollout_func: a batch's prompts (repeated num_generations times by TRL) -> whole episodes."""
     user_llm, user_args = user_simulator(recipe)
@@ -108,6 +126,7 @@ def make_rollout(recipe: GrpoRecipe, selection: TaskSelection, tokenizer: Any) -
 
         transcripts = play(episodes, systems, tokenizer, generate, eos_ids, budget)
         outcomes = [episode.outcome() for episode in episodes]
+        check_batch(outcomes, recipe)
         rewards = [episode_reward(outcome, transcript.truncated, recipe.reward)
                    for outcome, transcript in zip(outcomes, transcripts, strict=True)]
         endings = [TRUNCATED if t.truncated else o.termination for t, o in zip(transcripts, outcomes, strict=True)]
@@ -122,6 +141,16 @@ def make_rollout(recipe: GrpoRecipe, selection: TaskSelection, tokenizer: Any) -
         }
 
     return rollout
+
+
+def check_batch(outcomes: list[Outcome], recipe: GrpoRecipe) -> None:
+    """A step where tau2 could run no episode at all stops the run (their errors are above) instead of training on
+    zeros; single failures are scored 0 and counted (tau2/termination/no_simulation)."""
+    if outcomes and all(outcome.termination == NO_SIMULATION for outcome in outcomes):
+        user = recipe.environment.user
+        hint = f" (is the user simulator {user.model} at {user.base_url} answering?)" if user else ""
+        raise TrainingError(f"tau2 ran none of this step's {len(outcomes)} episodes: each ended in an orchestrator "
+                            f"error, logged above{hint}")
 
 
 def log_episode_stats(trainer: Any, transcripts: list[Any], rewards: list[float], endings: list[str]) -> None:
@@ -164,6 +193,7 @@ def build_trainer(recipe: GrpoRecipe, model_path: str, output: Path, reward_func
         raise TrainingError("grpo.use_vllm: this trainer image has no vLLM; build the vLLM trainer "
                             "(docker build -f docker/trainer.Dockerfile --build-arg VLLM=1 ...: see its header)")
     selection = recipe.tasks()
+    preflight_user(recipe)
     tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

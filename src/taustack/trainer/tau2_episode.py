@@ -13,6 +13,8 @@ from typing import Any
 
 from taustack.trainer.turns import Turn
 
+# how an episode ended whose orchestrator raised (tau2 logs the error; a user simulator that does not answer, say)
+NO_SIMULATION = "no_simulation"
 # a malformed tool-call block reaches the environment as a call to this name, which no domain has: the episode
 # gets tau2's own "Error: Tool ... not found." result and counts it among its errors
 MALFORMED_CALL_NAME = "malformed_tool_call"
@@ -104,7 +106,7 @@ class Episode:
     def outcome(self) -> Outcome:
         run = self.gym._simulation_run
         if run is None:
-            return Outcome(0.0, "no_simulation", {})
+            return Outcome(0.0, NO_SIMULATION, {})
         reward, info = self.gym._get_reward()
         termination = getattr(run.termination_reason, "value", str(run.termination_reason))
         return Outcome(float(reward), str(termination), json.loads(info) if info else {})

@@ -220,3 +220,15 @@ def test_cli_bad_recipe_is_one_line_exit_1_and_nothing_written(tmp_path: Path) -
     assert result.stderr.strip().splitlines() == [
         f"Error: {bad}: environment.split: the mock domain has no split 'test' (splits: base)"]
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_step_where_tau2_ran_no_episode_stops_the_run() -> None:
+    from taustack.trainer.grpo import check_batch
+
+    user_mode = parse_grpo_recipe(recipe(environment__domain="airline", environment__split="train",
+                                         environment__mode="user", environment__user={"model": "qwen"}))
+    failed = [Outcome(0.0, "no_simulation", {})] * 2
+    with pytest.raises(TrainingError, match=r"ran none of this step's 2 episodes.*user simulator qwen at "
+                                            r"http://gateway:4000/v1"):
+        check_batch(failed, user_mode)
+    check_batch([*failed, Outcome(0.0, "max_steps", {})], user_mode)  # one ran: scored and counted, no stop
