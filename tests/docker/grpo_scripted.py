@@ -16,7 +16,7 @@ from typing import Any
 
 from taustack.trainer.grpo import build_trainer, quiet_libraries
 from taustack.trainer.rollout import play
-from taustack.trainer.tau2_episode import Episode, system_prompt
+from taustack.trainer.tau2_episode import Episode, system_prompts
 from taustack.training.grpo_recipe import parse_grpo_recipe
 
 SCRIPT = [
@@ -40,7 +40,7 @@ def scripted_episode(model: str) -> dict[str, Any]:
         return [ids for _ in contexts], None
 
     episode = Episode("mock", "create_task_1", True, 30)
-    (transcript,) = play([episode], [system_prompt("mock", "create_task_1", True)], tokenizer, generate,
+    (transcript,) = play([episode], system_prompts("mock", ["create_task_1"], True), tokenizer, generate,
                          {tokenizer.eos_token_id}, 4096)
     outcome = episode.outcome()
     model_tokens = [token for token, mask in zip(transcript.completion_ids, transcript.env_mask, strict=True) if mask]

@@ -11,6 +11,7 @@ from taustack.agents.analytics import simulation_counters
 from taustack.dataset.results import DatasetError, RunInfo, Source, find_sources, iter_simulations, read_run_info
 from taustack.errors import TaustackError
 from taustack.eval.taskhash import task_hash
+from taustack.eval.trained import overlap_note
 from taustack.fileio import iter_jsonl, read_json
 
 SUCCESS_TOLERANCE = 1e-6  # tau2's is_successful: within 1e-6 of 1
@@ -192,8 +193,6 @@ def load_run_dir(run_dir: Path, warnings: list[str]) -> list[Cell]:
             warnings.append(f"skipped {exc}")
             continue
         if entry.get("trained_tasks"):
-            from taustack.eval.plan import overlap_note
-
             warnings.append(overlap_note(str(entry.get("id")), len(entry["trained_tasks"]),
                                          len(entry.get("task_ids") or [])))
         user = entry.get("user_model")

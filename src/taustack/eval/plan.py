@@ -12,7 +12,7 @@ from pathlib import Path
 from taustack.errors import TaustackError
 from taustack.eval.endpoints import Endpoint, ModelChoice
 from taustack.eval.manifest import Cell, ModelRecord
-from taustack.eval.trained import training_tasks
+from taustack.eval.trained import overlap_note, training_tasks
 
 DOMAINS = ("airline", "retail", "telecom", "telecom-workflow", "mock")
 MODES = ("default", "no-user", "oracle-plan")
@@ -97,12 +97,6 @@ def default_split(request: RunRequest, domain: str, model_file: Path | None) -> 
         return "test", (f"{domain}: split test by default: the agent model was trained by taustack on "
                         f"{len(trained)} of this domain's tasks")
     return "base", None
-
-
-def overlap_note(cell_id: str, trained: int, tasks: int) -> str:
-    """The one line run and report print when a cell scores tasks its agent model was trained on."""
-    return (f"{cell_id}: {trained} of its {tasks} tasks were trained on by the agent model (its taustack training "
-            f"run): their scores are not held-out")
 
 
 def plan_cells(request: RunRequest, agents: list[tuple[Endpoint, ModelRecord, Path | None]],

@@ -58,3 +58,9 @@ def training_tasks(model_file: Path, domain: str) -> set[str]:
                 found.add(str(entry["task_id"]))
         break
     return found
+
+
+def overlap_note(cell_id: str, trained: int, tasks: int) -> str:
+    """The one line run and report print when a cell scores tasks its agent model was trained on."""
+    return (f"{cell_id}: {trained} of its {tasks} tasks were trained on by the agent model (its taustack training "
+            f"run): their scores are not held-out")

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from taustack.trainer.rollout import TemplateError, play
-from taustack.trainer.tau2_episode import NO_SIMULATION, Episode, Outcome, load_task, system_prompt
+from taustack.trainer.tau2_episode import NO_SIMULATION, Episode, Outcome, system_prompts
+from taustack.trainer.train import config_arguments, metrics_callback
 from taustack.training.environments import TaskSelection
 from taustack.training.grpo_recipe import USER_KEY_ENV, GrpoRecipe, RewardSpec, load_grpo_recipe
 from taustack.training.recipe import TrainingError
@@ -53,17 +54,14 @@ def tau2_reward(prompts: list[Any], completions: list[Any], tau2_reward: list[fl
 
 
 def grpo_arguments(recipe: GrpoRecipe, output: Path, cpu: bool) -> dict[str, Any]:
-    arguments = dict(recipe.grpo)
-    arguments["output_dir"] = str(output / "checkpoints")
-    arguments.setdefault("report_to", "none")
-    arguments.setdefault("disable_tqdm", True)
+    """GRPOConfig keyword arguments: SFT's common ones (train.config_arguments), the rows' task_id kept, and the
+    per-turn token limit as TRL's generation kwargs."""
+    arguments = config_arguments(recipe.grpo, output, cpu)
     arguments.setdefault("remove_unused_columns", False)  # the rollout reads task_id
     turn = recipe.environment.max_turn_tokens
     if turn is not None:  # TRL's generation kwargs: transformers' max_new_tokens, vLLM's SamplingParams max_tokens
         key = "max_tokens" if recipe.values.use_vllm else "max_new_tokens"
         arguments["generation_kwargs"] = {key: turn, **(arguments.get("generation_kwargs") or {})}
-    if cpu:
-        arguments.update(use_cpu=True, bf16=False, fp16=False)
     return arguments
 
 
@@ -71,14 +69,12 @@ def task_dataset(selection: TaskSelection) -> Any:
     """One row per task: its system prompt (the stock tau2 agent's) as the prompt, and its id."""
     from datasets import Dataset
 
-    for task_id in selection.task_ids:
-        try:
-            load_task(selection.domain, task_id)  # every id must exist in this tau2
-        except ValueError as exc:
-            raise TrainingError(str(exc)) from None
-    prompts = [[{"role": "system", "content": system_prompt(selection.domain, task_id, selection.solo)}]
-               for task_id in selection.task_ids]
-    return Dataset.from_dict({"prompt": prompts, "task_id": list(selection.task_ids)})
+    try:
+        prompts = system_prompts(selection.domain, list(selection.task_ids), selection.solo)
+    except ValueError as exc:  # every id must exist in this tau2
+        raise TrainingError(str(exc)) from None
+    return Dataset.from_dict({"prompt": [[{"role": "system", "content": prompt}] for prompt in prompts],
+                              "task_id": list(selection.task_ids)})
 
 
 def user_simulator(recipe: GrpoRecipe) -> tuple[str | None, dict[str, Any] | None]:
@@ -185,8 +181,6 @@ def build_trainer(recipe: GrpoRecipe, model_path: str, output: Path, reward_func
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig
 
-    from taustack.trainer.train import metrics_callback
-
     quiet_libraries()
     cpu = not torch.cuda.is_available()
     if recipe.values.use_vllm and importlib.util.find_spec("vllm") is None:
@@ -220,17 +214,15 @@ def build_trainer(recipe: GrpoRecipe, model_path: str, output: Path, reward_func
 
 
 def quiet_libraries() -> None:
-    """tau2 logs every gym step at INFO (loguru): keep its errors only; TRL's experimental-feature notices too;
-    litellm (the user simulator's client) reads its cost map from its own package, not the network; transformers'
-    renaming notices (gradient_checkpointing, which TRL sets) once per generation are dropped."""
+    """tau2 and litellm as `eval run` has them (tau2_26_3.quiet_imports: errors only, no cost-map download), TRL's
+    experimental-feature notices off, and transformers' renaming notices (gradient_checkpointing, which TRL sets)
+    once per generation dropped."""
     import warnings
 
-    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    from loguru import logger
+    from taustack.eval.tau2_26_3 import quiet_imports
 
-    logger.remove()
-    logger.add(sys.stderr, level="ERROR")
+    quiet_imports()
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 

@@ -23,7 +23,7 @@ class EpisodeLike(Protocol):
 
     def tools(self) -> list[dict[str, Any]]: ...
     def start(self) -> list[dict[str, Any]]: ...
-    def act(self, turn: Turn) -> list[dict[str, Any]]: ...
+    def act(self, turn: Turn) -> tuple[dict[str, Any], list[dict[str, Any]]]: ...
     def stop(self) -> None: ...
 
 
@@ -89,17 +89,6 @@ class Transcript:
         return self.prompt_ids + self.completion_ids
 
 
-def assistant_message(turn: Turn, number: int) -> dict[str, Any]:
-    """The turn as the template re-renders it in later prompts (only a prefix check depends on it)."""
-    message: dict[str, Any] = {"role": "assistant", "content": turn.content or ""}
-    calls = [{"name": call.name, "arguments": call.arguments} for call in turn.calls]
-    calls += [{"name": "malformed_tool_call", "arguments": {}} for _ in turn.malformed]
-    if calls:
-        message["tool_calls"] = [{"id": f"call_{number}_{index}", "type": "function", "function": call}
-                                 for index, call in enumerate(calls, start=1)]
-    return message
-
-
 def play(episodes: Sequence[EpisodeLike], system_prompts: Sequence[str], tokenizer: Any, generate: Generate,
          eos_ids: set[int], budget: int) -> list[Transcript]:
     """Play every episode to its end, one batched turn at a time; an episode whose completion would pass `budget`
@@ -126,10 +115,10 @@ def play(episodes: Sequence[EpisodeLike], system_prompts: Sequence[str], tokeniz
             transcript.turns += 1
             turn = parse_turn(tokenizer.decode(ids, skip_special_tokens=True))
             transcript.malformed += len(turn.malformed)
-            answer = episode.act(turn)
+            played, answer = episode.act(turn)  # the turn as tau2 got it: how later prompts render it
             if episode.done:
                 continue
-            before = [*transcript.messages, assistant_message(turn, transcript.turns)]
+            before = [*transcript.messages, played]
             between = renderer.between_turns(before, answer, ended_with_eos=bool(ids) and ids[-1] in eos_ids)
             if len(transcript.completion_ids) + len(between) >= budget:
                 transcript.truncated = True

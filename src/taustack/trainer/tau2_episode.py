@@ -11,13 +11,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from taustack.trainer.turns import Turn
+from taustack.trainer.turns import MALFORMED_CALL_NAME, Turn
 
 # how an episode ended whose orchestrator raised (tau2 logs the error; a user simulator that does not answer, say)
 NO_SIMULATION = "no_simulation"
-# a malformed tool-call block reaches the environment as a call to this name, which no domain has: the episode
-# gets tau2's own "Error: Tool ... not found." result and counts it among its errors
-MALFORMED_CALL_NAME = "malformed_tool_call"
 
 
 @dataclass(frozen=True)
@@ -27,27 +24,24 @@ class Outcome:
     reward_info: dict[str, Any]
 
 
-def system_prompt(domain: str, task_id: str, solo: bool) -> str:
-    """The stock tau2 agent's system prompt (solo: LLMSoloAgent's, with the task's ticket), as evaluations use."""
+def system_prompts(domain: str, task_ids: list[str], solo: bool) -> list[str]:
+    """The stock tau2 agent's system prompt per task (solo: LLMSoloAgent's, with the task's ticket), as evaluations
+    use; the tasks and the domain's policy are loaded once. ValueError names a task this tau2 does not have."""
     from tau2.agent.llm_agent import AGENT_INSTRUCTION, AGENT_SOLO_INSTRUCTION, SYSTEM_PROMPT, SYSTEM_PROMPT_SOLO
     from tau2.registry import registry
 
-    environment = registry.get_env_constructor(domain)(solo_mode=solo)
-    policy = environment.get_policy()
+    from taustack.eval.tau2_26_3 import load_tasks
+
+    tasks = {task.id: task for task in load_tasks(domain, None, task_ids, None, "default")}
+    missing = [task_id for task_id in task_ids if task_id not in tasks]
+    if missing:
+        raise ValueError(f"tau2 has no task {missing[0]!r} in domain {domain!r}")
+    policy = registry.get_env_constructor(domain)(solo_mode=solo).get_policy()
     if not solo:
-        return str(SYSTEM_PROMPT.format(agent_instruction=AGENT_INSTRUCTION, domain_policy=policy))
-    task = load_task(domain, task_id)
+        return [str(SYSTEM_PROMPT.format(agent_instruction=AGENT_INSTRUCTION, domain_policy=policy))] * len(task_ids)
     instruction = AGENT_SOLO_INSTRUCTION.format(stop_function_name="done", stop_token="###STOP###")
-    return str(SYSTEM_PROMPT_SOLO.format(agent_instruction=instruction, domain_policy=policy, ticket=task.ticket))
-
-
-def load_task(domain: str, task_id: str) -> Any:
-    from tau2.registry import registry
-
-    for task in registry.get_tasks_loader(domain)():
-        if task.id == task_id:
-            return task
-    raise ValueError(f"tau2 has no task {task_id!r} in domain {domain!r}")
+    return [str(SYSTEM_PROMPT_SOLO.format(agent_instruction=instruction, domain_policy=policy,
+                                          ticket=tasks[task_id].ticket)) for task_id in task_ids]
 
 
 def chat_message(message: Any) -> dict[str, Any]:
@@ -63,8 +57,8 @@ def chat_message(message: Any) -> dict[str, Any]:
 
 
 class Episode:
-    """A tau2 episode for one task: start() -> the observation so far; act(turn) -> what came back, and whether it
-    ended; outcome() -> the evaluator's reward."""
+    """A tau2 episode for one task: start() -> the observation so far; act(turn) -> the message played and what came
+    back (`done` says whether it ended); outcome() -> the evaluator's reward."""
 
     def __init__(self, domain: str, task_id: str, solo: bool, max_steps: int,
                  user_llm: str | None = None, user_llm_args: dict[str, Any] | None = None) -> None:
@@ -87,12 +81,14 @@ class Episode:
         self.gym.reset()
         return self._new_messages(own_turn=False)
 
-    def act(self, turn: Turn) -> list[dict[str, Any]]:
-        """Play one assistant turn; the tool results or user messages that answer it (empty once it ended)."""
+    def act(self, turn: Turn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Play one assistant turn: the message tau2 got (as the chat template takes it), and the tool results or
+        user messages that answer it (none once the episode ended)."""
         self._turns += 1
-        self.done = self.gym.act(self._assistant_message(turn))
+        message = self._assistant_message(turn)
+        self.done = self.gym.act(message)
         answer = self._new_messages(own_turn=True)
-        return [] if self.done else answer
+        return chat_message(message), [] if self.done else answer
 
     def stop(self) -> None:
         """End an episode cut short (its token budget spent) so that its thread exits; its outcome stays 0."""

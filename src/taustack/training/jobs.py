@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -17,7 +19,7 @@ from taustack.fileio import write_atomic, write_json
 from taustack.training import launch
 from taustack.training.accelerate import DEFAULT_CONFIG, check_accelerate_config, launch_command
 from taustack.training.devices import select_devices
-from taustack.training.recipe import TrainingError, dump_recipe, load_recipe
+from taustack.training.recipe import RecipeModel, TrainingError, dump_recipe, load_recipe
 from taustack.training.rundir import RunDir, dataset_sha256, find_run, git_revision, list_runs, new_run_id
 
 DATA, MODEL, OUTPUT, CACHE = "/data", "/model", "/output", "/cache/huggingface"
@@ -76,6 +78,30 @@ def open_run(runs_dir: Path, resume: str | None, name: str) -> RunDir:
     return run
 
 
+def open_recipe_run(root: Path, options: LaunchOptions, kind: str,
+                    load: Callable[[Path], RecipeModel]) -> tuple[RunDir, RecipeModel]:
+    """The run and its recipe: --resume's run with --recipe or its own recipe.yaml; else --recipe (default
+    training/<kind>.yaml) and a new run named by --name, the recipe's name, or the kind."""
+    if options.resume:
+        run = open_run(options.runs_dir, options.resume, kind)
+        return run, load(options.recipe or run.recipe)
+    recipe = load(options.recipe or root / "training" / f"{kind}.yaml")
+    return open_run(options.runs_dir, None, options.name or getattr(recipe, "name", None) or kind), recipe
+
+
+def write_run_files(run: RunDir, options: LaunchOptions, recipe: BaseModel, accelerate_file: Path | None,
+                    train_args: list[str], devices: tuple[str, ...], module: str) -> list[str]:
+    """Make the run directory (recipe.yaml unless a resumed run keeps its own, accelerate.yaml for several GPUs);
+    the container's command (with --resume when resuming)."""
+    run.path.mkdir(parents=True, exist_ok=True)
+    if not options.resume or options.recipe is not None:
+        write_atomic(run.recipe, dump_recipe(recipe))
+    if accelerate_file is not None:
+        shutil.copyfile(accelerate_file, run.path / "accelerate.yaml")
+    return launch_command([*train_args, *(["--resume"] if options.resume else [])], len(devices),
+                          f"{OUTPUT}/accelerate.yaml" if accelerate_file else None, module=module)
+
+
 def run_training(root: Path, run: RunDir, job: launch.Job, client: Any, info: dict[str, Any], resumed: bool,
                  console: Console) -> launch.Outcome:
     """run.json (provenance; `resumed` times appended), the container (logs streamed), state.json with its end."""
@@ -97,6 +123,7 @@ def run_training(root: Path, run: RunDir, job: launch.Job, client: Any, info: di
     })
     if outcome.state != "finished":
         raise TrainingError(f"training {run.id} failed: {outcome.describe()}; logs above, run directory {run.path}")
+    console.print(f"[bold green]finished[/] {run.id}: {summarize(run.metrics())}; adapter {run.adapter}")
     return outcome
 
 
@@ -111,12 +138,7 @@ def accelerate_file_for(root: Path, devices: tuple[str, ...], config: Path | Non
 
 def sft(root: Path, options: LaunchOptions, console: Console) -> RunDir:
     """Validate everything, then make the run directory, run the trainer and record how it ended."""
-    if options.resume:
-        run = open_run(options.runs_dir, options.resume, "sft")
-        recipe = load_recipe(options.recipe or run.recipe)
-    else:
-        recipe = load_recipe(options.recipe or root / "training" / "sft.yaml")
-        run = open_run(options.runs_dir, None, options.name or recipe.name or "sft")
+    run, recipe = open_recipe_run(root, options, "sft", load_recipe)
     devices = select_devices(options.gpus, options.gpu_ids)
     dataset = resolve(root, recipe.dataset)
     digest = dataset_sha256(dataset)
@@ -126,15 +148,8 @@ def sft(root: Path, options: LaunchOptions, console: Console) -> RunDir:
     launch.check_image(client, options.image)
 
     # from here on the run directory exists
-    run.path.mkdir(parents=True, exist_ok=True)
-    if not options.resume or options.recipe is not None:
-        write_atomic(run.recipe, dump_recipe(recipe))
-    if accelerate_file is not None:
-        shutil.copyfile(accelerate_file, run.path / "accelerate.yaml")
     train_args = ["--recipe", f"{OUTPUT}/recipe.yaml", "--dataset", DATA, "--model", model_arg, "--output", OUTPUT]
-    if options.resume:
-        train_args.append("--resume")
-    command = launch_command(train_args, len(devices), f"{OUTPUT}/accelerate.yaml" if accelerate_file else None)
+    command = write_run_files(run, options, recipe, accelerate_file, train_args, devices, "taustack.trainer.train")
     job = launch.Job(
         run_id=run.id, kind="train", image=options.image, command=command,
         mounts=[launch.Mount(dataset.resolve(), DATA), *model_mounts, launch.Mount(run.path, OUTPUT, False),
@@ -145,8 +160,6 @@ def sft(root: Path, options: LaunchOptions, console: Console) -> RunDir:
     info = {"kind": "sft", "name": recipe.name or options.name, "model": recipe.model, "dataset": recipe.dataset,
             "dataset_sha256": digest}
     run_training(root, run, job, client, info, bool(options.resume), console)
-    summary = summarize(run.metrics())
-    console.print(f"[bold green]finished[/] {run.id}: {summary}; adapter {run.adapter}")
     return run
 
 

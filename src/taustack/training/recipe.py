@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,6 +24,11 @@ RESERVED_SFT_FIELDS = {
     "output_dir": "set by taustack (the run directory's checkpoints/)",
     "resume_from_checkpoint": "use `taustack train sft --resume RUN`",
 }
+
+
+RecipeModel = TypeVar("RecipeModel", bound=BaseModel)
+# a recipe section: its key, the config fields it may hold, the config's name, its fields taustack sets (-> why)
+Section = tuple[str, frozenset[str], str, dict[str, str]]
 
 
 class TrainingError(TaustackError):
@@ -101,7 +106,7 @@ def unknown_key(section: str, key: str, allowed: frozenset[str] | tuple[str, ...
 
 
 def check_section_keys(data: dict[str, Any], top_level: tuple[str, ...],
-                       sections: tuple[tuple[str, frozenset[str], str, dict[str, str]], ...]) -> None:
+                       sections: tuple[Section, ...]) -> None:
     """Top-level keys, then each (section, allowed fields, kind, reserved fields): the first bad key is named."""
     for key in data:
         if key not in top_level:
@@ -119,27 +124,39 @@ def check_section_keys(data: dict[str, Any], top_level: tuple[str, ...],
                 raise TrainingError(f"{section}.{key}: {reserved[key]}; remove it from the recipe")
 
 
-def check_keys(data: dict[str, Any]) -> None:
-    """Every key must be a top-level recipe key or a field of SFTConfig/LoraConfig; the first bad one is named."""
-    check_section_keys(data, TOP_LEVEL_KEYS, (("sft", SFT_CONFIG_FIELDS, "TRL SFTConfig", RESERVED_SFT_FIELDS),
-                                              ("lora", LORA_CONFIG_FIELDS, "PEFT LoraConfig", {})))
+SECTIONS: tuple[Section, ...] = (("sft", SFT_CONFIG_FIELDS, "TRL SFTConfig", RESERVED_SFT_FIELDS),
+                                 ("lora", LORA_CONFIG_FIELDS, "PEFT LoraConfig", {}))
+
+
+def parse_sections(data: Any, source: str, shape: str, top_level: tuple[str, ...],
+                   sections: tuple[Section, ...], model: type[RecipeModel],
+                   checked: type[BaseModel], required: dict[str, str] | None = None) -> RecipeModel:
+    """The one path of every recipe kind: a mapping (empty sections allowed), its keys (check_section_keys, then
+    the `required` top-level keys with their messages), the pydantic model, then the sections' checked values.
+    Every problem is one line starting with `source`."""
+    if not isinstance(data, dict):
+        raise TrainingError(f"{source}: {shape}")
+    names = [section for section, *_ in sections]
+    data = {key: ({} if value is None and key in names else value) for key, value in data.items()}
+    try:
+        check_section_keys(data, top_level, sections)
+        for key, message in (required or {}).items():
+            if key not in data:
+                raise TrainingError(f"{key}: {message}")
+    except TrainingError as exc:
+        raise TrainingError(f"{source}: {exc}") from None
+    try:
+        recipe = model.model_validate(data)
+        checked.model_validate({name: getattr(recipe, name) for name in names})
+    except ValidationError as exc:
+        raise TrainingError(f"{source}: {format_validation_error(exc, {})}") from None
+    return recipe
 
 
 def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
     """A mapping (read from YAML) -> Recipe; every problem is one line naming the field."""
-    if not isinstance(data, dict):
-        raise TrainingError(f"{source}: a recipe is a mapping with model, dataset, sft and lora")
-    data = {key: ({} if value is None and key in ("sft", "lora") else value) for key, value in data.items()}
-    try:
-        check_keys(data)
-    except TrainingError as exc:
-        raise TrainingError(f"{source}: {exc}") from None
-    try:
-        recipe = Recipe.model_validate(data)
-        CheckedValues.model_validate({"sft": recipe.sft, "lora": recipe.lora})
-    except ValidationError as exc:
-        raise TrainingError(f"{source}: {format_validation_error(exc, {})}") from None
-    return recipe
+    return parse_sections(data, source, "a recipe is a mapping with model, dataset, sft and lora", TOP_LEVEL_KEYS,
+                          SECTIONS, Recipe, CheckedValues)
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -147,6 +164,6 @@ def load_recipe(path: Path) -> Recipe:
     return parse_recipe(read_yaml(path, "recipe", TrainingError), str(path))
 
 
-def dump_recipe(recipe: Recipe) -> str:
-    """The recipe as YAML, as kept in a run directory."""
+def dump_recipe(recipe: BaseModel) -> str:
+    """A recipe (SFT or GRPO) as YAML, as kept in a run directory."""
     return yaml.safe_dump(recipe.model_dump(exclude_none=True), sort_keys=False)

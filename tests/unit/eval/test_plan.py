@@ -64,8 +64,7 @@ def test_a_model_taustack_trained_is_evaluated_on_the_test_split_by_default(tmp_
 
 def test_a_grpo_runs_tau2_tasks_count_as_trained_on(tmp_path: Path) -> None:
     """A GRPO run's run.json names its tasks; telecom-workflow shares telecom's tasks; the cell's overlap note."""
-    from taustack.eval.plan import overlap_note
-    from taustack.eval.trained import training_tasks
+    from taustack.eval.trained import overlap_note, training_tasks
 
     run = tmp_path / "runs" / "20261203-grpo"
     (run / "export").mkdir(parents=True)

@@ -62,10 +62,12 @@ class ScriptedEpisode:
     def start(self) -> list[dict[str, Any]]:
         return [{"role": "user", "content": "ticket"}]
 
-    def act(self, turn: Turn) -> list[dict[str, Any]]:
+    def act(self, turn: Turn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         self.seen.append(turn)
         self.done = len(self.seen) >= self.turns
-        return [] if self.done else [{"role": "tool", "content": f"result {len(self.seen)}", "tool_call_id": "c"}]
+        played = {"role": "assistant", "content": turn.content or ""}
+        return played, [] if self.done else [{"role": "tool", "content": f"result {len(self.seen)}",
+                                              "tool_call_id": "c"}]
 
     def stop(self) -> None:
         self.done = self.stopped = True

@@ -117,7 +117,10 @@ def test_the_task_catalog_is_the_installed_tau2s() -> None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             raise AssertionError("CI=true but tau2 is not installed (make setup-eval)") from None
         pytest.skip("tau2 is not installed (make setup-eval)")
+    from taustack.eval.tau2_26_3 import VERSION, installed_version
+
     catalog = task_catalog()
+    assert catalog["tau2_version"] == VERSION == installed_version()
     for domain, task_set in catalog["domains"].items():
         expected = catalog["tasks"][task_set]
         tasks = registry.get_tasks_loader(domain)()
