@@ -74,10 +74,14 @@ def report(paths: tuple[Path, ...], out: Path | None, as_json: bool, draws: int,
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="folder for compare.md and compare_tasks.png (default: B's run directory; files alone: none)")
 @click.option("--json", "as_json", is_flag=True, help="print the comparison as one JSON object")
+@click.option("--count-infra-as-failure", is_flag=True,
+              help="test tau2's pass^1 (infrastructure errors as failures) instead of leaving out the tasks with an "
+                   "infrastructure error on either side")
 @BOOTSTRAP_OPTION
 @SEED_OPTION
-def compare(a: Path, b: Path, out: Path | None, as_json: bool, draws: int, seed: int) -> None:
-    """Paired comparison of B (the candidate) against A on the tasks both ran."""
+def compare(a: Path, b: Path, out: Path | None, as_json: bool, count_infra_as_failure: bool, draws: int,
+            seed: int) -> None:
+    """Paired comparison of B (the candidate) against A on the tasks both ran and could score."""
     from rich.table import Table
 
     from taustack.eval import compare as comparing
@@ -86,7 +90,7 @@ def compare(a: Path, b: Path, out: Path | None, as_json: bool, draws: int, seed:
     from taustack.eval.report_files import destination, write_all
 
     side_a, side_b = load([a]), load([b])
-    result = comparing.compare(side_a, side_b, draws, seed)
+    result = comparing.compare(side_a, side_b, draws, seed, count_infra_as_failure)
     folder = destination(side_b, out)
     files: dict[str, str | bytes] = {}
     if folder is not None:
@@ -100,11 +104,16 @@ def compare(a: Path, b: Path, out: Path | None, as_json: bool, draws: int, seed:
         table = Table(title=f"B {', '.join(result['b']['systems'])} vs A {', '.join(result['a']['systems'])} "
                             "(paired by task; diff and CI in points)")
         for column in comparing.COMPARE_COLUMNS:
-            table.add_column(column, justify="left" if column in ("domain", "mode", "test") else "right")
+            table.add_column(column, justify="left" if column in ("domain", "mode", "test") else "right",
+                             no_wrap=column == "test")
         for row in comparing.compare_rows(result):
             table.add_row(*row)
         console = stdout_console()
         console.print(table)
+        console.print(comparing.infra_line(result), highlight=False)
+        for figure in comparing.figure_rows(result)[-2:]:
+            console.print(f"overall pass^1, {figure[2]}: {figure[3]} tasks, A {figure[4]}, B {figure[5]}, "
+                          f"diff {figure[6]}", highlight=False)
         for note in result["differences"]:
             console.print(f"differs (shown, not refused): {note}")
         for line in comparing.agent_lines(result)[1:]:

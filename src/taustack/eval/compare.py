@@ -1,6 +1,11 @@
 """Paired comparison of A and B (B the candidate) on the tasks both ran: per (domain, mode) and overall
 (stratified by domain). Exact McNemar with one trial per task on both sides, else a sign-flip permutation test of
-per-task pass^1 differences; a paired cluster-bootstrap interval of the mean difference; the MDE."""
+per-task pass^1 differences; a paired cluster-bootstrap interval of the mean difference; the MDE.
+
+Infrastructure errors: a task with one on either side (errors.jsonl's `infrastructure`, or tau2's
+infrastructure_error) is left out of the test unless infrastructure errors count as failures (tau2's figure).
+Errors nothing classifies (agent_error/user_error without errors.jsonl) are paired as failures, as tau2 scores them.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,11 @@ from typing import Any
 from taustack.eval import stats
 from taustack.eval.outcomes import Cell, EvalError, Loaded, Outcome, task_key
 from taustack.eval.report import SCHEMA_VERSION, by_task
+
+EXCLUDING_INFRA = "excluding_infra"
+COUNTING_INFRA = "counting_infra"
+TESTED_LABELS = {EXCLUDING_INFRA: "tasks with an infrastructure error on either side left out",
+                 COUNTING_INFRA: "infrastructure errors counted as failures (tau2's pass^1)"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,19 @@ class Pair:
     @property
     def pass1_b(self) -> float:
         return sum(o.success for o in self.b) / len(self.b)
+
+    @property
+    def infra_a(self) -> bool:
+        return any(o.infra is True for o in self.a)
+
+    @property
+    def infra_b(self) -> bool:
+        return any(o.infra is True for o in self.b)
+
+    @property
+    def scorable(self) -> bool:
+        """Both sides could score the task: no infrastructure error on either."""
+        return not (self.infra_a or self.infra_b)
 
 
 def _cells_by_key(loaded: Loaded, side: str) -> dict[tuple[str, str], Cell]:
@@ -67,19 +90,56 @@ def pair_up(a: Loaded, b: Loaded) -> tuple[list[Pair], dict[str, Any]]:
     return pairs, unpaired
 
 
-def _row(pairs: list[Pair], draws: int, seed: int) -> dict[str, Any]:
+def _figure(pairs: list[Pair]) -> dict[str, Any]:
+    """Each side's pass^1 over `pairs` and their difference (None over no task)."""
+    if not pairs:
+        return {"tasks": 0, "pass1_a": None, "pass1_b": None, "diff": None}
+    pass1_a = sum(p.pass1_a for p in pairs) / len(pairs)
+    pass1_b = sum(p.pass1_b for p in pairs) / len(pairs)
+    return {"tasks": len(pairs), "pass1_a": pass1_a, "pass1_b": pass1_b, "diff": pass1_b - pass1_a}
+
+
+def _test(pairs: list[Pair], draws: int, seed: int) -> dict[str, Any]:
+    """The paired test, interval and MDE over the tested pairs (None where there is no task)."""
+    if not pairs:
+        return {"successes_a": 0, "successes_b": 0, "gained": 0, "lost": 0, "ci_low": None, "ci_high": None,
+                "p_value": None, "test": "none (no task both sides could score)", "mde": None}
     d = [p.pass1_b - p.pass1_a for p in pairs]
     single = all(len(p.a) == 1 and len(p.b) == 1 for p in pairs)
     gained, lost = sum(x > 0 for x in d), sum(x < 0 for x in d)
     interval = stats.bootstrap_ci(d, [p.stratum for p in pairs], draws, seed)
-    pass1_a = sum(p.pass1_a for p in pairs) / len(pairs)
-    pass1_b = sum(p.pass1_b for p in pairs) / len(pairs)
-    return {"tasks": len(pairs), "successes_a": sum(o.success for p in pairs for o in p.a),
+    return {"successes_a": sum(o.success for p in pairs for o in p.a),
             "successes_b": sum(o.success for p in pairs for o in p.b), "gained": gained, "lost": lost,
-            "pass1_a": pass1_a, "pass1_b": pass1_b, "diff": pass1_b - pass1_a,
             "ci_low": interval[0] if interval else None, "ci_high": interval[1] if interval else None,
             "p_value": stats.mcnemar_exact(gained, lost) if single else stats.sign_flip_p(d, seed=seed),
             "test": "exact McNemar" if single else "sign-flip permutation", "mde": stats.mde(d)}
+
+
+def _row(pairs: list[Pair], tested: str, draws: int, seed: int) -> dict[str, Any]:
+    """One row: the test on what `tested` keeps, both pass^1 figures, and the infrastructure errors per side."""
+    scorable = [p for p in pairs if p.scorable]
+    kept = scorable if tested == EXCLUDING_INFRA else pairs
+    return {**_figure(kept), **_test(kept, draws, seed), "tested": tested,
+            "counting_infra": _figure(pairs), "excluding_infra": _figure(scorable),
+            "infra_tasks_a": sum(p.infra_a for p in pairs), "infra_tasks_b": sum(p.infra_b for p in pairs),
+            "infra_tasks_both": sum(p.infra_a and p.infra_b for p in pairs), "left_out": len(pairs) - len(kept),
+            "unclassified_a": sum(o.infra is None for p in kept for o in p.a),
+            "unclassified_b": sum(o.infra is None for p in kept for o in p.b)}
+
+
+def infra_warnings(overall: dict[str, Any]) -> list[str]:
+    """One line when the sides lost different tasks to infrastructure errors, one per side with unclassified
+    errors (paired as failures)."""
+    lines = []
+    a, b, both = overall["infra_tasks_a"], overall["infra_tasks_b"], overall["infra_tasks_both"]
+    if a != b:
+        verb = "left out of the test" if overall["tested"] == EXCLUDING_INFRA else "counted as failures"
+        lines.append(f"infrastructure errors differ by side: {a} tasks on A, {b} on B ({both} on both), {verb}")
+    for side in ("a", "b"):
+        if overall[f"unclassified_{side}"]:
+            lines.append(f"{side.upper()}: {overall[f'unclassified_{side}']} simulations ended in an error no "
+                         "errors.jsonl classifies (agent_error/user_error): paired as failures, as tau2 scores them")
+    return lines
 
 
 def _side(loaded: Loaded) -> dict[str, Any]:
@@ -96,30 +156,40 @@ def _agent(loaded: Loaded) -> dict[str, Any] | None:
     return agent_section([o for c in loaded.cells for o in c.outcomes])
 
 
-def compare(a: Loaded, b: Loaded, draws: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """The comparison as a JSON-ready dict; differences in user model or tau2 version are shown, not refused."""
+def compare(a: Loaded, b: Loaded, draws: int = 2000, seed: int = 0,
+            count_infra_as_failure: bool = False) -> dict[str, Any]:
+    """The comparison as a JSON-ready dict; differences in user model or tau2 version are shown, not refused.
+    Tested: the tasks both sides could score, or with `count_infra_as_failure` every common task (tau2's pass^1)."""
     pairs, unpaired = pair_up(a, b)
+    tested = COUNTING_INFRA if count_infra_as_failure else EXCLUDING_INFRA
+    if tested == EXCLUDING_INFRA and not any(p.scorable for p in pairs):
+        raise EvalError(f"every one of the {len(pairs)} common tasks has an infrastructure error on A or B: nothing "
+                        "both sides could score (--count-infra-as-failure tests tau2's pass^1 instead)")
     rows = []
     for stratum in sorted({p.stratum for p in pairs}):
         domain, mode = stratum.split("/", 1)
-        rows.append({"domain": domain, "mode": mode, **_row([p for p in pairs if p.stratum == stratum], draws, seed),
+        rows.append({"domain": domain, "mode": mode,
+                     **_row([p for p in pairs if p.stratum == stratum], tested, draws, seed),
                      "only_a": unpaired[stratum]["only_a"], "only_b": unpaired[stratum]["only_b"]})
+    overall = {"domain": "overall", "mode": "+".join(sorted({r["mode"] for r in rows})),
+               **_row(pairs, tested, draws, seed)}
     side_a, side_b = _side(a), _side(b)
     differences = [f"{what}: A {', '.join(side_a[key])}; B {', '.join(side_b[key])}"
                    for what, key in (("user model", "user_models"), ("tau2 version", "tau2_versions"))
                    if side_a[key] != side_b[key]]
-    return {"schema_version": SCHEMA_VERSION, "a": side_a, "b": side_b, "rows": rows,
-            "overall": {"domain": "overall", "mode": "+".join(sorted({r["mode"] for r in rows})),
-                        **_row(pairs, draws, seed)},
-            "differences": differences, "warnings": a.warnings + b.warnings,
+    return {"schema_version": SCHEMA_VERSION, "tested": tested, "tested_label": TESTED_LABELS[tested],
+            "a": side_a, "b": side_b, "rows": rows, "overall": overall, "differences": differences,
+            "warnings": a.warnings + b.warnings + infra_warnings(overall),
             "agent": {"a": _agent(a), "b": _agent(b)},
             "per_task": [{"domain": p.stratum.split("/")[0], "mode": p.stratum.split("/")[1], "task_id": p.task_id,
-                          "a": [o.success for o in p.a], "b": [o.success for o in p.b]} for p in pairs],
+                          "a": [o.success for o in p.a], "b": [o.success for o in p.b], "infra_a": p.infra_a,
+                          "infra_b": p.infra_b, "tested": tested == COUNTING_INFRA or p.scorable} for p in pairs],
             "bootstrap": {"draws": draws, "seed": seed, "level": stats.LEVEL}}
 
 
 COMPARE_COLUMNS = ["domain", "mode", "tasks", "succ. A", "succ. B", "gained", "lost", "pass^1 A", "pass^1 B",
-                   "diff (B-A)", "95% CI", "p", "test", "MDE"]
+                   "diff (B-A)", "95% CI", "p", "test", "MDE", "infra A/B"]
+FIGURE_COLUMNS = ["domain", "mode", "figure", "tasks", "pass^1 A", "pass^1 B", "diff (B-A)"]
 
 
 def compare_rows(result: dict[str, Any]) -> list[list[str]]:
@@ -134,9 +204,32 @@ def compare_rows(result: dict[str, Any]) -> list[list[str]]:
         ci = NOT_ESTIMABLE if row["ci_low"] is None else f"[{points(row['ci_low'])}, {points(row['ci_high'])}]"
         out.append([row["domain"], row["mode"], str(row["tasks"]), str(row["successes_a"]), str(row["successes_b"]),
                     str(row["gained"]), str(row["lost"]), pct(row["pass1_a"]), pct(row["pass1_b"]),
-                    points(row["diff"]), ci, f"{row['p_value']:.4g}", row["test"],
-                    NOT_ESTIMABLE if row["mde"] is None else f"{100 * row['mde']:.1f}"])
+                    points(row["diff"]), ci, NOT_ESTIMABLE if row["p_value"] is None else f"{row['p_value']:.4g}",
+                    row["test"], NOT_ESTIMABLE if row["mde"] is None else f"{100 * row['mde']:.1f}",
+                    f"{row['infra_tasks_a']}/{row['infra_tasks_b']}"])
     return out
+
+
+def figure_rows(result: dict[str, Any]) -> list[list[str]]:
+    """Both pass^1 figures of every row: tau2's (infrastructure errors as failures) and the tasks both could score."""
+    from taustack.eval.render import NOT_ESTIMABLE, pct
+
+    out = []
+    for row in [*result["rows"], result["overall"]]:
+        for key, name in ((COUNTING_INFRA, "infra errors as failures (tau2)"),
+                          (EXCLUDING_INFRA, "tasks both could score")):
+            figure = row[key]
+            diff = NOT_ESTIMABLE if figure["diff"] is None else f"{100 * figure['diff']:+.1f}"
+            out.append([row["domain"], row["mode"], name + (" (tested)" if key == result["tested"] else ""),
+                        str(figure["tasks"]), pct(figure["pass1_a"]), pct(figure["pass1_b"]), diff])
+    return out
+
+
+def infra_line(result: dict[str, Any]) -> str:
+    """Which figure was tested and how many tasks infrastructure errors touched on each side."""
+    overall = result["overall"]
+    return (f"tested: {result['tested_label']}; tasks with an infrastructure error: A {overall['infra_tasks_a']}, "
+            f"B {overall['infra_tasks_b']} ({overall['infra_tasks_both']} on both); left out: {overall['left_out']}")
 
 
 def agent_lines(result: dict[str, Any]) -> list[str]:
@@ -154,17 +247,22 @@ def agent_lines(result: dict[str, Any]) -> list[str]:
 
 
 def compare_markdown(result: dict[str, Any]) -> str:
-    """compare.md: who is A and B, the table, what differs, what was not paired."""
+    """compare.md: who is A and B, what was tested, the tables, what differs, what was not paired."""
+    from taustack.eval.render import md_table
+
     side_a = f"A: {', '.join(result['a']['systems'])} ({', '.join(result['a']['sources'])})"
     side_b = f"B (candidate): {', '.join(result['b']['systems'])} ({', '.join(result['b']['sources'])})"
     lines = ["# taustack eval compare", "", side_a, "", side_b, "",
              "Paired on common task ids; diff = B - A in points of per-task pass^1; 95% paired cluster-bootstrap "
-             "interval; MDE = 2.8 sd(d)/sqrt(n), the difference this many tasks detects with 80% power.", "",
-             "| " + " | ".join(COMPARE_COLUMNS) + " |", "|" + "---|" * len(COMPARE_COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in compare_rows(result)]
+             "interval; MDE = 2.8 sd(d)/sqrt(n), the difference this many tasks detects with 80% power. "
+             "infra A/B: tasks with an infrastructure error on A and on B.", "", infra_line(result) + ".", "",
+             *md_table(COMPARE_COLUMNS, compare_rows(result)), "", "Both pass^1 figures:", "",
+             *md_table(FIGURE_COLUMNS, figure_rows(result))]
     for note in result["differences"]:
         lines += ["", f"Differs (shown, not refused): {note}"]
     lines += agent_lines(result)
+    for warning in infra_warnings(result["overall"]):
+        lines += ["", f"Warning: {warning}"]
     for row in result["rows"]:
         if row["only_a"] or row["only_b"]:
             lines += ["", f"Not paired in {row['domain']}/{row['mode']}: only A {', '.join(row['only_a']) or '-'}; "

@@ -92,7 +92,7 @@ def report_csv(report: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
 
@@ -103,7 +103,7 @@ def report_markdown(report: dict[str, Any]) -> str:
              f"pass^k as tau2 computes it (pass^k per task averaged over tasks); 95% {boot['method']} intervals "
              f"(B={boot['draws']}, seed {boot['seed']}); SE clustered on the task. \"{NOT_ESTIMABLE}\": the trials "
              "or tasks cannot support the number.", ""]
-    lines += _md_table(REPORT_COLUMNS, report_rows(report))
+    lines += md_table(REPORT_COLUMNS, report_rows(report))
     for cell in report["cells"]:
         lines += ["", f"## {cell['system']} / {cell['domain']} / {cell['mode']}", "",
                   f"source {cell['source']}; user {cell['user_model']}; split {cell['split'] or 'custom'}; "
@@ -112,10 +112,10 @@ def report_markdown(report: dict[str, Any]) -> str:
         if cell["note"]:
             lines += [f"**{cell['note']}**", ""]
         ks = len(cell["pass_hat_k"])
-        lines += _md_table(["k", "pass^k", "95% CI", "SE", "excl. infra"],
+        lines += md_table(["k", "pass^k", "95% CI", "SE", "excl. infra"],
                            [[str(k), *_pass_cells(cell, k)] for k in range(1, ks + 1)])
         lines.append("")
-        lines += _md_table(["task", "trials", "successes", "pass^1", "flips"],
+        lines += md_table(["task", "trials", "successes", "pass^1", "flips"],
                            [[t["task_id"], str(t["trials"]), str(t["successes"]), pct(t["pass_hat_k"][0]),
                              NOT_ESTIMABLE if t["flips"] is None else str(t["flips"])] for t in cell["per_task"]])
         if cell["agent"]:

@@ -58,5 +58,11 @@ def test_compare_json_and_files(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert {"domain", "mode", "tasks", "successes_a", "successes_b", "gained", "lost", "pass1_a", "pass1_b", "diff",
             "ci_low", "ci_high", "p_value", "mde"} <= set(result["rows"][0])
     assert (tmp_path / "c" / "compare.md").is_file() and (tmp_path / "c" / "compare_tasks.png").is_file()
+    assert result["tested"] == "excluding_infra" and result["overall"]["tested"] == "excluding_infra"
+    assert "Both pass^1 figures" in (tmp_path / "c" / "compare.md").read_text()
     code, out, _ = _run(capsys, "eval", "compare", str(AIRLINE_A), str(AIRLINE_B))
-    assert code == 0 and "exact McNemar" in out
+    assert code == 0 and "exact McNemar" in out and "tasks with an infrastructure error: A 0, B 0" in out
+    code, out, err = _run(capsys, "eval", "compare", str(AIRLINE_A), str(AIRLINE_B), "--json",
+                          "--count-infra-as-failure")
+    assert code == 0, err
+    assert json.loads(out)["tested"] == "counting_infra"
