@@ -111,6 +111,7 @@ def compare(a: Path, b: Path, out: Path | None, as_json: bool, count_infra_as_fa
         console = stdout_console()
         console.print(table)
         console.print(comparing.infra_line(result), highlight=False)
+        console.print(comparing.mde_line(result), highlight=False)
         for figure in comparing.figure_rows(result)[-2:]:
             console.print(f"overall pass^1, {figure[2]}: {figure[3]} tasks, A {figure[4]}, B {figure[5]}, "
                           f"diff {figure[6]}", highlight=False)

@@ -103,16 +103,19 @@ def _test(pairs: list[Pair], draws: int, seed: int) -> dict[str, Any]:
     """The paired test, interval and MDE over the tested pairs (None where there is no task)."""
     if not pairs:
         return {"successes_a": 0, "successes_b": 0, "gained": 0, "lost": 0, "ci_low": None, "ci_high": None,
-                "p_value": None, "test": "none (no task both sides could score)", "mde": None}
+                "p_value": None, "test": "none (no task both sides could score)", "mde": None, "mde_variance": None,
+                "mde_basis": None}
     d = [p.pass1_b - p.pass1_a for p in pairs]
     single = all(len(p.a) == 1 and len(p.b) == 1 for p in pairs)
     gained, lost = sum(x > 0 for x in d), sum(x < 0 for x in d)
     interval = stats.bootstrap_ci(d, [p.stratum for p in pairs], draws, seed)
+    mde = stats.mde(d, sum(p.pass1_a for p in pairs) / len(pairs), sum(p.pass1_b for p in pairs) / len(pairs))
     return {"successes_a": sum(o.success for p in pairs for o in p.a),
             "successes_b": sum(o.success for p in pairs for o in p.b), "gained": gained, "lost": lost,
             "ci_low": interval[0] if interval else None, "ci_high": interval[1] if interval else None,
             "p_value": stats.mcnemar_exact(gained, lost) if single else stats.sign_flip_p(d, seed=seed),
-            "test": "exact McNemar" if single else "sign-flip permutation", "mde": stats.mde(d)}
+            "test": "exact McNemar" if single else "sign-flip permutation", "mde": mde.value if mde else None,
+            "mde_variance": mde.variance if mde else None, "mde_basis": mde.basis if mde else None}
 
 
 def _row(pairs: list[Pair], tested: str, draws: int, seed: int) -> dict[str, Any]:
@@ -189,6 +192,10 @@ def compare(a: Loaded, b: Loaded, draws: int = 2000, seed: int = 0,
 
 COMPARE_COLUMNS = ["domain", "mode", "tasks", "succ. A", "succ. B", "gained", "lost", "pass^1 A", "pass^1 B",
                    "diff (B-A)", "95% CI", "p", "test", "MDE", "infra A/B"]
+MDE_TEXT = ("MDE = 2.8 sqrt(s2/n), the difference n paired tasks detect with 80% power at a two-sided 5% level; "
+            "s2, the variance of the per-task difference it assumes: observed where any task differs, else a floor "
+            "(independent outcomes at the observed rates, ra(1-ra) + rb(1-rb), or the worst case 0.5 where every "
+            "outcome is the same), never 0.")
 FIGURE_COLUMNS = ["domain", "mode", "figure", "tasks", "pass^1 A", "pass^1 B", "diff (B-A)"]
 
 
@@ -208,6 +215,14 @@ def compare_rows(result: dict[str, Any]) -> list[list[str]]:
                     row["test"], NOT_ESTIMABLE if row["mde"] is None else f"{100 * row['mde']:.1f}",
                     f"{row['infra_tasks_a']}/{row['infra_tasks_b']}"])
     return out
+
+
+def mde_line(result: dict[str, Any]) -> str:
+    """The variance each row's MDE assumed."""
+    parts = [f"{row['domain']}/{row['mode']} s2 {row['mde_variance']:.3f} ({row['mde_basis']})"
+             if row["mde"] is not None else f"{row['domain']}/{row['mode']} not estimable"
+             for row in [*result["rows"], result["overall"]]]
+    return "MDE variance assumed: " + "; ".join(parts)
 
 
 def figure_rows(result: dict[str, Any]) -> list[list[str]]:
@@ -254,9 +269,10 @@ def compare_markdown(result: dict[str, Any]) -> str:
     side_b = f"B (candidate): {', '.join(result['b']['systems'])} ({', '.join(result['b']['sources'])})"
     lines = ["# taustack eval compare", "", side_a, "", side_b, "",
              "Paired on common task ids; diff = B - A in points of per-task pass^1; 95% paired cluster-bootstrap "
-             "interval; MDE = 2.8 sd(d)/sqrt(n), the difference this many tasks detects with 80% power. "
+             f"interval; {MDE_TEXT} "
              "infra A/B: tasks with an infrastructure error on A and on B.", "", infra_line(result) + ".", "",
-             *md_table(COMPARE_COLUMNS, compare_rows(result)), "", "Both pass^1 figures:", "",
+             *md_table(COMPARE_COLUMNS, compare_rows(result)), "", mde_line(result) + ".", "", "Both pass^1 figures:",
+             "",
              *md_table(FIGURE_COLUMNS, figure_rows(result))]
     for note in result["differences"]:
         lines += ["", f"Differs (shown, not refused): {note}"]

@@ -10,12 +10,17 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
 
 LEVEL = 0.95
-MDE_FACTOR = 2.8  # z(0.975) + z(0.80): the paired difference detectable with 80% power at a two-sided 5% level
+MDE_POWER = 0.80
+MDE_ALPHA = 0.05  # two-sided
+MDE_FACTOR = NormalDist().inv_cdf(1 - MDE_ALPHA / 2) + NormalDist().inv_cdf(MDE_POWER)  # 1.960 + 0.842 = 2.802
+WORST_CASE_VARIANCE = 0.5  # a difference of two independent Bernoulli(1/2) outcomes: the largest without correlation
 EXACT_SIGN_FLIP_MAX = 16  # at most 2**16 sign patterns enumerated; beyond, random draws
 Floats = NDArray[np.float64]
 
@@ -134,11 +139,32 @@ def sign_flip_p(differences: Sequence[float], draws: int = 10000, seed: int = 0)
     return (hits + 1) / (draws + 1)
 
 
-def mde(differences: Sequence[float]) -> float | None:
-    """Minimum detectable effect, 2.8 sd(d, ddof=1)/sqrt(n) (80% power, two-sided 5%); None below 2 tasks."""
-    if len(differences) < 2:
+@dataclass(frozen=True)
+class Mde:
+    """A minimum detectable effect, the variance of the per-task difference it assumed, and where that came from."""
+
+    value: float
+    variance: float
+    basis: str  # "observed", "floor: independent at the observed rates", "floor: worst case"
+
+
+def mde(differences: Sequence[float], rate_a: float, rate_b: float) -> Mde | None:
+    """Power-based MDE of a paired design with n tasks, MDE_FACTOR sqrt(s2/n) (80% power, two-sided 5%); None
+    below 2 tasks. s2 is the observed variance of the per-task differences when any task differs. When none does it
+    is not estimable, and 0 would claim any effect detectable: the floor is then a difference of independent
+    Bernoulli outcomes at the observed rates, ra(1-ra) + rb(1-rb) (conservative: models on the same tasks correlate
+    positively), or WORST_CASE_VARIANCE when every outcome is the same (rates of 0 or 1)."""
+    n = len(differences)
+    if n < 2:
         return None
-    return MDE_FACTOR * float(np.std(np.asarray(differences, dtype=np.float64), ddof=1)) / math.sqrt(len(differences))
+    variance = float(np.var(np.asarray(differences, dtype=np.float64), ddof=1))
+    basis = "observed"
+    if variance == 0.0:
+        variance = rate_a * (1 - rate_a) + rate_b * (1 - rate_b)
+        basis = "floor: independent at the observed rates"
+    if variance == 0.0:
+        variance, basis = WORST_CASE_VARIANCE, "floor: worst case"
+    return Mde(MDE_FACTOR * math.sqrt(variance / n), variance, basis)
 
 
 def flips(outcomes: Sequence[bool]) -> int | None:

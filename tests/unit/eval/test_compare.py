@@ -138,3 +138,17 @@ def test_nothing_both_could_score_is_refused(tmp_path: Path) -> None:
     assert compare(load([AIRLINE_A]), load([tmp_path / "down.json"]), count_infra_as_failure=True)["overall"][
         "lost"] == 10
 
+
+def test_a_run_compared_with_itself_has_a_stated_nonzero_mde(tmp_path: Path) -> None:
+    # no task differs: the old observed-variance MDE printed 0.0 ("any difference would be detectable")
+    from taustack.eval.compare import compare_markdown
+
+    result = compare(load([AIRLINE_A]), load([AIRLINE_A]))
+    overall = result["overall"]
+    assert overall["diff"] == 0 and overall["gained"] == overall["lost"] == 0
+    assert overall["mde_basis"] == "floor: independent at the observed rates"
+    assert overall["mde_variance"] == pytest.approx(2 * 0.5 * 0.5)  # 10 of 20 on each side
+    assert overall["mde"] == pytest.approx(2.8016 * math.sqrt(0.5 / 20), abs=1e-4)
+    assert "MDE variance assumed: airline/default s2 0.500 (floor" in compare_markdown(result)
+    observed = compare(load([AIRLINE_A]), load([AIRLINE_B]))["overall"]
+    assert observed["mde_basis"] == "observed" and observed["mde_variance"] > 0

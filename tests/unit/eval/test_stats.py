@@ -43,11 +43,28 @@ def test_se_mde_flips_and_not_estimable() -> None:
     values = [1.0, 0.0, 1.0, 1.0]
     assert stats.clustered_se(values) == pytest.approx(math.sqrt(0.25 / 4))
     assert stats.clustered_se([1.0]) is None and stats.bootstrap_ci([1.0]) is None
-    assert stats.mde([1.0, -1.0, 0.0, 0.0]) == pytest.approx(2.8 * math.sqrt(2 / 3) / 2)
     assert stats.flips([True, False, False, True]) == 2 and stats.flips([True]) is None
     low, high = stats.bootstrap_ci(values, draws=2000, seed=0) or (0, 0)
     assert 0.0 <= low <= 0.75 <= high <= 1.0
     assert stats.bootstrap_ci(values, seed=3) == stats.bootstrap_ci(values, seed=3)
+
+
+def test_mde_is_power_based_and_states_its_variance() -> None:
+    z = 1.959964 + 0.841621  # z(0.975) + z(0.80) from the normal table: 80% power, two-sided 5%
+    factor = stats.MDE_FACTOR
+    assert factor == pytest.approx(z, abs=1e-5)
+    observed = stats.mde([1.0, -1.0, 0.0, 0.0], 0.5, 0.5)
+    assert observed == stats.Mde(pytest.approx(z * math.sqrt(2 / 3) / 2, abs=1e-5), pytest.approx(2 / 3), "observed")
+    # nothing differs: the observed variance is 0 and says nothing; the floor is stated, never an MDE of 0
+    same = [0.0] * 20
+    at_rates = stats.mde(same, 0.3, 0.3)
+    assert at_rates is not None and at_rates.basis == "floor: independent at the observed rates"
+    assert at_rates.variance == pytest.approx(2 * 0.3 * 0.7)
+    assert at_rates.value == pytest.approx(z * math.sqrt(0.42 / 20), abs=1e-5)
+    for rate in (0.0, 1.0):  # every outcome the same: the worst case of independent outcomes
+        worst = stats.mde(same, rate, rate)
+        assert worst == stats.Mde(pytest.approx(z * math.sqrt(0.5 / 20), abs=1e-5), 0.5, "floor: worst case")
+    assert stats.mde([0.0], 0.5, 0.5) is None and stats.mde([], 0.5, 0.5) is None
 
 
 def test_stratified_bootstrap_keeps_each_domain_size() -> None:
