@@ -2,7 +2,8 @@
 
 What the agent saw is what it is trained on: the user's own tool calls (telecom's device actions, requestor
 "user") and their results never reached the agent in tau2 (only the user's next text did), so they are dropped
-and counted. Every repair is counted by kind; see REPAIRS.
+and counted. Tool-call ids that tau2 left empty or repeated are named and paired in order (call_ids.py). Every
+repair is counted by kind; see REPAIRS.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from taustack.dataset.call_ids import CallIds, tau2_id
+
 Message = dict[str, Any]
 
 REPAIRS = {
     "empty_assistant_removed": "an assistant message with neither text nor tool calls",
     "invalid_tool_call_removed": "a tool call without a name, or with arguments that are not a JSON object",
     "arguments_parsed_from_string": "arguments stored as a JSON string instead of an object",
-    "duplicate_call_id_renamed": "a tool call id already used earlier in the example",
+    "empty_call_id_named": "a tool call without an id (tau2's default), named; its result paired in order",
+    "duplicate_call_id_renamed": "a tool call id already used earlier in the example, renamed on both sides",
     "unanswered_call_removed": "a tool call (not in the last turn) that no tool message answers",
     "orphan_tool_result_removed": "a tool message answering no open call of the assistant",
     "tool_content_not_string": "a tool message whose content was null or not a string",
@@ -78,13 +82,12 @@ def _arguments(value: Any, repairs: Counter[str]) -> dict[str, Any] | None:
 class _Builder:
     """Walks the tau2 messages once; keeps the calls of the latest assistant turn open until answered."""
 
-    def __init__(self) -> None:
+    def __init__(self, ids: CallIds) -> None:
         self.out: list[Message] = []
         self.repairs: Counter[str] = Counter()
         self.user_side: Counter[str] = Counter()
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.used_ids: set[str] = set()
-        self.open: list[tuple[str, str]] = []  # (id in tau2, id in the example) of calls not yet answered
+        self.ids = ids
         self.user_call_ids: set[str] = set()
 
     def assistant(self, message: dict[str, Any]) -> None:
@@ -94,15 +97,11 @@ class _Builder:
             arguments = _arguments(call.get("arguments"), self.repairs) if isinstance(call, dict) else None
             if not isinstance(name, str) or not name or arguments is None:
                 self.repairs["invalid_tool_call_removed"] += 1
+                self.ids.skip(tau2_id(call.get("id")) if isinstance(call, dict) else "")
                 continue
-            original = str(call.get("id") or f"call_{len(self.used_ids)}")
-            call_id = original
-            while call_id in self.used_ids:
-                call_id = f"{original}_{len(self.used_ids)}"
-            if call_id != original:
-                self.repairs["duplicate_call_id_renamed"] += 1
-            self.used_ids.add(call_id)
-            self.open.append((original, call_id))
+            call_id, repair = self.ids.name(tau2_id(call.get("id")))
+            if repair:
+                self.repairs[repair] += 1
             self.calls.append((name, arguments))
             calls.append({"id": call_id, "type": "function",
                           "function": {"name": name, "arguments": json.dumps(arguments, ensure_ascii=False)}})
@@ -116,26 +115,25 @@ class _Builder:
         self.out.append(out)
 
     def tool(self, message: dict[str, Any]) -> None:
-        tau2_id = str(message.get("id"))
-        match = next((pair for pair in self.open if pair[0] == tau2_id), None)
-        if match is None:
-            if message.get("requestor") == "user" or tau2_id in self.user_call_ids:
-                self.user_side["user_tool_results_dropped"] += 1
-            else:
-                self.repairs["orphan_tool_result_removed"] += 1
+        original = tau2_id(message.get("id"))
+        call_id = None if message.get("requestor") == "user" else self.ids.answer(original)
+        if call_id is None and (message.get("requestor") == "user" or original in self.user_call_ids):
+            self.user_side["user_tool_results_dropped"] += 1
             return
-        self.open.remove(match)
+        if not call_id:  # no open call with this id, or the call it answers was left out
+            self.repairs["orphan_tool_result_removed"] += 1
+            return
         content = message.get("content")
         if not isinstance(content, str):
             self.repairs["tool_content_not_string"] += 1
             content = "" if content is None else json.dumps(content, ensure_ascii=False)
-        self.out.append({"role": "tool", "tool_call_id": match[1], "content": content})
+        self.out.append({"role": "tool", "tool_call_id": call_id, "content": content})
 
     def user(self, message: dict[str, Any]) -> None:
         for call in message.get("tool_calls") or []:
             self.user_side["user_tool_calls_dropped"] += 1
             if isinstance(call, dict):
-                self.user_call_ids.add(str(call.get("id")))
+                self.user_call_ids.add(tau2_id(call.get("id")))
         content = _text(message.get("content"))
         if content is None:
             if not message.get("tool_calls"):
@@ -147,20 +145,17 @@ class _Builder:
         else:
             self.out.append({"role": "user", "content": content})
 
-    def close_turn(self) -> None:
-        """A non-tool message follows: calls of the previous assistant turn can no longer be answered."""
-        self.open = []
-
 
 def convert(raw_messages: list[Any]) -> Conversion:
     """tau2 messages -> chat messages ending with the agent's last turn; repairs counted by kind."""
-    builder = _Builder()
-    for message in _flatten(raw_messages):
+    flat = _flatten(raw_messages)
+    builder = _Builder(CallIds(_agent_call_ids(flat)))
+    for message in flat:
         role = message.get("role")
         if role == "tool":
             builder.tool(message)
             continue
-        builder.close_turn()
+        builder.ids.close_turn()
         if role == "assistant":
             builder.assistant(message)
         elif role == "user":
@@ -169,6 +164,12 @@ def convert(raw_messages: list[Any]) -> Conversion:
             builder.repairs["other_message_removed"] += 1
     messages = _drop_unanswered(builder.out, builder.repairs)
     return Conversion(messages, builder.repairs, builder.user_side, builder.calls)
+
+
+def _agent_call_ids(messages: list[dict[str, Any]]) -> set[str]:
+    """The non-empty ids of the agent's calls, reserved so that a name given to another call never takes one."""
+    return {tau2_id(call.get("id")) for message in messages if message.get("role") == "assistant"
+            for call in message.get("tool_calls") or [] if isinstance(call, dict) and call.get("id")}
 
 
 def _drop_unanswered(messages: list[Message], repairs: Counter[str]) -> list[Message]:
