@@ -12,6 +12,8 @@ from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
 from tests.helpers import ROOT
 
+STACK_FILE = ROOT / "serving" / "stack.yaml"  # what the rendered headers name
+
 GOLDEN = Path(__file__).parent / "files"
 
 CASES: dict[str, dict[str, object]] = {
@@ -83,7 +85,7 @@ CASES: dict[str, dict[str, object]] = {
 def render_case(name: str) -> dict[str, str]:
     spec = StackSpec.model_validate(CASES[name])
     keys = {"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "x", "TOGETHERAI_API_KEY": "x", "REMOTE_VLLM_KEY": "x"}
-    return render_stack(resolve_stack(spec, keys, lambda: ["0", "1", "2", "3"]), Workspace(ROOT)).files
+    return render_stack(resolve_stack(spec, keys, lambda: ["0", "1", "2", "3"]), Workspace(ROOT), STACK_FILE).files
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

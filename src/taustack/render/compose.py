@@ -11,7 +11,7 @@ from taustack.secrets import API_TOKEN
 from taustack.stackfile.balancer import BalancerSpec, RouterSpec
 
 HEADER = (
-    "# Rendered by `taustack render` from serving/stack.yaml: do not edit.\n"
+    "# Rendered by `taustack render` from {stack_file}: do not edit.\n"
     "# taustack passes it to docker compose after the root compose.yaml (-f compose.yaml -f this file).\n"
 )
 
@@ -88,6 +88,8 @@ def router_service(group: ReplicaGroup, router: RouterSpec, read_timeout_s: int)
     )
 
 
-def compose_document(compose: ComposeFile) -> str:
-    """The compose file's text: the header, then the services and volumes as compose reads them."""
-    return HEADER + yaml.safe_dump(compose.to_compose(), sort_keys=False, default_flow_style=False, width=120)
+def compose_document(compose: ComposeFile, stack_file: str) -> str:
+    """The compose file's text: the header (naming the stack file it came from), then the services and volumes as
+    compose reads them."""
+    document = yaml.safe_dump(compose.to_compose(), sort_keys=False, default_flow_style=False, width=120)
+    return HEADER.format(stack_file=stack_file) + document

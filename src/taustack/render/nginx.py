@@ -26,6 +26,7 @@ class BalancerView:
     """Everything the template reads; computed here so the template only substitutes and loops."""
 
     name: str
+    stack_file: str  # the stack file it was rendered from, as the header names it
     listen_port: int
     balance_directive: str
     servers: tuple[UpstreamServer, ...]
@@ -75,7 +76,8 @@ def session_affinity(settings: BalancerSpec, replicas: int) -> str:
     return settings.affinity if replicas > 1 else "off"
 
 
-def balancer_view(group: ReplicaGroup, settings: BalancerSpec, monitoring: bool = False) -> BalancerView:
+def balancer_view(group: ReplicaGroup, settings: BalancerSpec, stack_file: str,
+                  monitoring: bool = False) -> BalancerView:
     servers = tuple(
         UpstreamServer(address=f"{replica.service}:{replica.port}", port=replica.port, replica=replica.service,
                        tag_port=REPLICA_TAG_PORT + index)
@@ -84,6 +86,7 @@ def balancer_view(group: ReplicaGroup, settings: BalancerSpec, monitoring: bool 
     affinity = session_affinity(settings, len(group.replicas))
     return BalancerView(
         name=group.engine,
+        stack_file=stack_file,
         listen_port=group.port,
         balance_directive=BALANCE_DIRECTIVES[settings.strategy],
         servers=servers,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from taustack.engines.base import Engine, ReplicaGroup
@@ -29,12 +30,13 @@ class RenderedStack:
         return next((group for group in self.groups if group.engine == engine), None)
 
 
-def render_stack(resolved: ResolvedStack, workspace: Workspace) -> RenderedStack:
-    """Every file of the stack `resolve_stack` validated against this host.
+def render_stack(resolved: ResolvedStack, workspace: Workspace, stack_file: Path) -> RenderedStack:
+    """Every file of the stack `resolve_stack` validated against this host; their headers name `stack_file`.
 
     The config files come first: each service is built knowing the hash of the files it mounts.
     """
     spec = resolved.spec
+    source = source_name(workspace, stack_file)
     sections = engine_sections(spec)
     groups = []
     files: dict[str, str] = {}
@@ -42,7 +44,7 @@ def render_stack(resolved: ResolvedStack, workspace: Workspace) -> RenderedStack
         group = engine.build_group(section, resolved.devices(engine.name))
         group = replace(group, router=session_affinity(spec.balancer, len(group.replicas)) == "router")
         groups.append(group)
-        view = balancer_view(group, spec.balancer, monitoring=spec.monitoring is not None)
+        view = balancer_view(group, spec.balancer, source, monitoring=spec.monitoring is not None)
         files[nginx_file(group)] = render_nginx_conf(view, workspace.templates_dir)
     keys = {"vllm": spec.vllm.api_key_env} if spec.vllm is not None and spec.vllm.api_key_env else {}
     if spec.gateway is not None:
@@ -55,8 +57,13 @@ def render_stack(resolved: ResolvedStack, workspace: Workspace) -> RenderedStack
         files.update(monitoring.grafana_files(spec.monitoring))
     compose = compose_file(spec, workspace, sections, groups, files, keys)
     if compose.services:
-        files["compose.yaml"] = compose_document(compose)
+        files["compose.yaml"] = compose_document(compose, source)
     return RenderedStack(groups=tuple(groups), files=files, gateway=spec.gateway is not None)
+
+
+def source_name(workspace: Workspace, stack_file: Path) -> str:
+    """The stack file as the rendered headers name it: relative to the root when inside it, on one line."""
+    return " ".join(workspace.from_root(stack_file).removeprefix("./").splitlines())
 
 
 def nginx_file(group: ReplicaGroup) -> str:

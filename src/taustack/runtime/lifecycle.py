@@ -142,7 +142,7 @@ class StackSource:
 def render(source: StackSource, workspace: Workspace, console: Console, only: str | None = None) -> Stack:
     """Render the spec and write compose/generated/ (atomically, only what changed), and what it was made of."""
     spec = source.load()
-    rendered = render_in_memory(spec, workspace)
+    rendered = render_in_memory(spec, workspace, source.stack_file)
     changed = write_files(workspace.generated_dir, rendered.files)
     write_if_changed(workspace.generated_dir / RENDER_RECORD, source.record())
     if workspace.default_stack() != source.stack_file.resolve():
@@ -190,16 +190,16 @@ def last_render(workspace: Workspace, stack_path: Path | None, overrides: dict[s
     else:
         source = StackSource(stack_file, overrides, engine)
     spec = source.load()
-    rendered = render_in_memory(spec, workspace)
+    rendered = render_in_memory(spec, workspace, source.stack_file)
     if any(read_or_none(workspace.generated_dir / name) != text for name, text in rendered.files.items()):
         console.print(f"note: {stack_file} (with its overrides) no longer renders to what "
                       f"{workspace.generated_dir} holds: run taustack up to apply it", markup=False, highlight=False)
     return Stack(spec, workspace, rendered, engine)
 
 
-def render_in_memory(spec: StackSpec, workspace: Workspace) -> RenderedStack:
+def render_in_memory(spec: StackSpec, workspace: Workspace, stack_file: Path) -> RenderedStack:
     """Resolve the spec against this host (.env, nvidia-smi, the HF cache), then render it; nothing is written."""
-    return render_stack(resolve_stack(spec, environment(workspace.env_file)), workspace)
+    return render_stack(resolve_stack(spec, environment(workspace.env_file)), workspace, stack_file)
 
 
 def read_or_none(path: Path) -> str | None:

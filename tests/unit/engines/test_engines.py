@@ -16,6 +16,8 @@ from taustack.workspace import Workspace
 from tests.golden.test_golden import CASES
 from tests.helpers import ROOT
 
+STACK_FILE = ROOT / "serving" / "stack.yaml"  # what the rendered headers name
+
 KEYS = {"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "x", "TOGETHERAI_API_KEY": "x", "REMOTE_VLLM_KEY": "x"}
 
 
@@ -50,7 +52,7 @@ def test_the_registry_gives_one_engine_per_group() -> None:
 def test_engines_that_export_metrics_say_where() -> None:
     spec = StackSpec.model_validate({"vllm": {"model": "m"}, "ollama": {}})
     resolved = resolve_stack(spec, {}, lambda: [])
-    groups = {g.engine: g for g in render_stack(resolved, Workspace(ROOT)).groups}
+    groups = {g.engine: g for g in render_stack(resolved, Workspace(ROOT), STACK_FILE).groups}
     assert groups["vllm"].routes.metrics_path == "/metrics" and groups["ollama"].routes.metrics_path is None
     for server, path in (("llama-server", "/metrics"), ("llama-cpp-python", None)):
         section = StackSpec.model_validate({"llamacpp": {"model": "m.gguf", "server": server}}).llamacpp
@@ -62,7 +64,7 @@ def test_a_spec_that_resolves_renders(case: str) -> None:
     """Every golden spec, on fewer and on more GPUs than it names: render never raises once resolved."""
     for inventory in (["0"], [str(i) for i in range(8)]):
         resolved = resolve_stack(StackSpec.model_validate(CASES[case]), KEYS, lambda inv=inventory: inv)
-        assert render_stack(resolved, Workspace(ROOT)).files
+        assert render_stack(resolved, Workspace(ROOT), STACK_FILE).files
 
 
 def test_render_and_engines_never_refuse_a_spec() -> None:

@@ -15,6 +15,8 @@ from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
 from tests.helpers import ROOT, run_cli, write_stack
 
+STACK_FILE = ROOT / "serving" / "stack.yaml"  # what the rendered headers name
+
 
 @pytest.mark.parametrize(
     ("section", "field", "words"),
@@ -40,7 +42,7 @@ def test_bad_values_name_the_field(tmp_path: Path, section: dict[str, object], f
 
 def render(section: dict[str, object]) -> dict[str, object]:
     spec = StackSpec.model_validate({"llamacpp": section})
-    files = render_stack(resolve_stack(spec, inventory=lambda: ["0"]), Workspace(ROOT)).files
+    files = render_stack(resolve_stack(spec, inventory=lambda: ["0"]), Workspace(ROOT), STACK_FILE).files
     return yaml.safe_load(files["compose.yaml"])["services"]  # type: ignore[no-any-return]
 
 

@@ -16,12 +16,15 @@ from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
 from tests.helpers import ROOT, write_stack
 
+STACK_FILE = ROOT / "serving" / "stack.yaml"  # what the rendered headers name
+
 MODELS = json.loads((ROOT / "tests" / "data" / "model_configs.json").read_text())
 
 
 def render(tmp_path: Path, section: dict[str, object]) -> dict[str, object]:
-    spec = load_stack(write_stack(tmp_path / "s.yaml", {"vllm": section}))
-    files = render_stack(resolve_stack(spec, inventory=lambda: [str(i) for i in range(8)]), Workspace(ROOT)).files
+    stack_file = write_stack(tmp_path / "s.yaml", {"vllm": section})
+    resolved = resolve_stack(load_stack(stack_file), inventory=lambda: [str(i) for i in range(8)])
+    files = render_stack(resolved, Workspace(ROOT), stack_file).files
     return yaml.safe_load(files["compose.yaml"])["services"]  # type: ignore[no-any-return]
 
 
@@ -76,7 +79,7 @@ def test_gateway_routes_vllm_with_hosted_vllm(tmp_path: Path) -> None:
         "vllm": {"model": "Qwen/Qwen2.5-7B-Instruct", "served_model_name": "qwen", "gpus": 1},
         "gateway": {"models": [{"name": "q", "engine": "vllm", "model": "qwen"}]},
     })
-    files = render_stack(resolve_stack(spec, inventory=lambda: ["0"]), Workspace(ROOT)).files
+    files = render_stack(resolve_stack(spec, inventory=lambda: ["0"]), Workspace(ROOT), STACK_FILE).files
     config = yaml.safe_load(files["litellm.yaml"])
     assert config["model_list"][0]["litellm_params"] == {"model": "hosted_vllm/qwen",
                                                          "api_base": "http://vllm-balancer:8000/v1"}

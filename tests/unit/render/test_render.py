@@ -14,12 +14,14 @@ from taustack.render.stack import render_stack
 from taustack.stackfile.resolve import resolve_stack
 from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_main, write_stack
+
+STACK_FILE = ROOT / "serving" / "stack.yaml"  # what the rendered headers name
 
 
 def rendered(data: dict[str, object]) -> dict[str, str]:
     resolved = resolve_stack(StackSpec.model_validate(data), inventory=lambda: ["0", "1"])
-    return render_stack(resolved, Workspace(ROOT)).files
+    return render_stack(resolved, Workspace(ROOT), STACK_FILE).files
 
 
 def test_replicas_are_pinned_with_string_device_ids() -> None:
@@ -119,3 +121,17 @@ def test_an_unknown_affinity_or_router_policy_is_refused() -> None:
         rendered({"ollama": {"replicas": 2}, "balancer": {"router": {"policy": "cache_aware"}}})
     with pytest.raises(ValidationError, match="session_expiry_s"):
         rendered({"ollama": {"replicas": 2}, "balancer": {"router": {"session_expiry_s": 0}}})
+
+
+def test_rendered_headers_name_the_stack_file_they_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAUSTACK_ENV_FILE", str(tmp_path / ".env"))
+    stack_file = write_stack(tmp_path / "lab-stack.yaml", {"ollama": {"replicas": 2}})
+    generated = tmp_path / "generated"
+    code, _, err = run_main(["render", "--stack", str(stack_file), "--generated-dir", str(generated)])
+    assert code == 0, err
+    compose = (generated / "compose.yaml").read_text().splitlines()[0]
+    assert compose == f"# Rendered by `taustack render` from {stack_file.resolve()}: do not edit."
+    assert f"do not edit, edit {stack_file.resolve()}." in (generated / "nginx" / "ollama.conf").read_text()
+    # inside the project it is named from the root, as the default one is
+    inside = rendered({"ollama": {}})
+    assert inside["compose.yaml"].startswith("# Rendered by `taustack render` from serving/stack.yaml: do not edit.")

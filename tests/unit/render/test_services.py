@@ -20,7 +20,7 @@ def test_gpus_serialize_as_device_ids_strings_with_gpu_capability() -> None:
     service = ComposeService(name="vllm-0", image="vllm", profiles=("vllm",), gpus=("0", "GPU-abc"))
     devices = service.to_compose()["deploy"]["resources"]["reservations"]["devices"]
     assert devices == [{"driver": "nvidia", "device_ids": ["0", "GPU-abc"], "capabilities": ["gpu"]}]
-    text = compose_document(ComposeFile(services=(service,)))
+    text = compose_document(ComposeFile(services=(service,)), "serving/stack.yaml")
     assert "- '0'" in text  # a string in YAML too, as compose requires
 
 
@@ -73,7 +73,8 @@ def test_compose_file_names_each_volume_once_and_parses_back() -> None:
     shared = {"HF_TOKEN": "${HF_TOKEN:-}"}
     services = tuple(ComposeService(name=f"r-{i}", image="i", profiles=("p",), environment=shared)
                      for i in range(2))
-    document = yaml.safe_load(compose_document(ComposeFile(services=services, volumes=("a", "b", "a"))))
+    text = compose_document(ComposeFile(services=services, volumes=("a", "b", "a")), "serving/stack.yaml")
+    document = yaml.safe_load(text)
     assert document["volumes"] == {"a": {}, "b": {}}
     assert [document["services"][f"r-{i}"]["environment"] for i in range(2)] == [shared, shared]
 
