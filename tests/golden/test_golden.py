@@ -62,7 +62,7 @@ CASES: dict[str, dict[str, object]] = {
     },
     "monitoring": {
         "ollama": {"gpus": 2},
-        "vllm": {"model": "Qwen/Qwen2.5-7B-Instruct", "gpus": 2},
+        "vllm": {"model": "Qwen/Qwen2.5-7B-Instruct", "gpu_ids": ["2", "3"]},
         "llamacpp": {"model": "models/tiny/tiny.gguf"},
         "gateway": {"models": [{"name": "tiny", "engine": "llamacpp", "model": "tiny"}]},
         "monitoring": {},

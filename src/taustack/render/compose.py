@@ -5,10 +5,10 @@ from __future__ import annotations
 import yaml
 
 from taustack.engines.base import ReplicaGroup
-from taustack.render.nginx import AUTH_FILE, REPLICA_TAG_PORT, ROUTER_METRICS_PORT, ROUTER_PORT
+from taustack.render.nginx import AUTH_FILE, ROUTER_METRICS_PORT, ROUTER_PORT
 from taustack.render.services import ComposeFile, ComposeService, Dependency, Healthcheck, Ulimit
 from taustack.secrets import API_TOKEN
-from taustack.stackfile.balancer import BalancerSpec, RouterSpec
+from taustack.stackfile.balancer import REPLICA_TAG_PORT, BalancerSpec, RouterSpec
 
 HEADER = (
     "# Rendered by `taustack render` from {stack_file}: do not edit.\n"

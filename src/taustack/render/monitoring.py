@@ -9,8 +9,9 @@ from typing import Any
 import yaml
 
 from taustack.engines.base import ReplicaGroup
-from taustack.render.nginx import ROUTER_METRICS_PORT, STATUS_PORT
+from taustack.render.nginx import ROUTER_METRICS_PORT
 from taustack.render.services import ComposeService, Dependency, Healthcheck, config_digest
+from taustack.stackfile.balancer import STATUS_PORT
 from taustack.stackfile.monitoring import MonitoringSpec
 from taustack.stackfile.stack import StackSpec
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 
 from taustack.engines.base import ReplicaGroup
-from taustack.stackfile.balancer import BalancerSpec
+from taustack.stackfile.balancer import REPLICA_TAG_PORT, STATUS_PORT, BalancerSpec
 
 TEMPLATE = "balancer.conf.j2"
 
@@ -55,25 +55,15 @@ class BalancerView:
 
 AUTH_FILE = "/tmp/taustack-auth.conf"
 
-
-STATUS_PORT = 8079
-
-# the router's listeners inside its container (vllm-router's defaults), and the first of the ports on which nginx
-# hands the router's requests to one replica each: none of them is published
+# the router's listeners inside its container (vllm-router's defaults): none of them is published
 ROUTER_PORT = 30000
 ROUTER_METRICS_PORT = 29000
-REPLICA_TAG_PORT = 9100
 
 # which upstream block serves requests with an X-Session-ID, by `balancer.affinity`
 SESSION_POOLS = {"router": "router", "hash": "session", "off": "balanced"}
 
 # nginx's default method is weighted round robin: no directive
 BALANCE_DIRECTIVES = {"least_conn": "least_conn;", "round_robin": "# round robin (nginx's default)"}
-
-
-def session_affinity(settings: BalancerSpec, replicas: int) -> str:
-    """The group's `balancer.affinity`; one replica has no choice to make (no router, no hash)."""
-    return settings.affinity if replicas > 1 else "off"
 
 
 def balancer_view(group: ReplicaGroup, settings: BalancerSpec, stack_file: str,
@@ -83,7 +73,7 @@ def balancer_view(group: ReplicaGroup, settings: BalancerSpec, stack_file: str,
                        tag_port=REPLICA_TAG_PORT + index)
         for index, replica in enumerate(group.replicas)
     )
-    affinity = session_affinity(settings, len(group.replicas))
+    affinity = settings.affinity_for(len(group.replicas))
     return BalancerView(
         name=group.engine,
         stack_file=stack_file,

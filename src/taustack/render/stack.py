@@ -11,7 +11,7 @@ from taustack.engines.base import Engine, ReplicaGroup
 from taustack.engines.registry import engine_sections
 from taustack.render import litellm, monitoring
 from taustack.render.compose import balancer_service, compose_document, router_service
-from taustack.render.nginx import balancer_view, render_nginx_conf, session_affinity
+from taustack.render.nginx import balancer_view, render_nginx_conf
 from taustack.render.services import ComposeFile, ComposeService, config_digest
 from taustack.stackfile.resolve import ResolvedStack
 from taustack.stackfile.stack import StackSpec
@@ -42,7 +42,7 @@ def render_stack(resolved: ResolvedStack, workspace: Workspace, stack_file: Path
     files: dict[str, str] = {}
     for engine, section in sections:
         group = engine.build_group(section, resolved.devices(engine.name))
-        group = replace(group, router=session_affinity(spec.balancer, len(group.replicas)) == "router")
+        group = replace(group, router=spec.balancer.affinity_for(len(group.replicas)) == "router")
         groups.append(group)
         view = balancer_view(group, spec.balancer, source, monitoring=spec.monitoring is not None)
         files[nginx_file(group)] = render_nginx_conf(view, workspace.templates_dir)

@@ -8,6 +8,11 @@ from pydantic import Field, field_validator
 
 from taustack.stackfile.base import SIZE_RE, ImageRef, StrictModel
 
+# ports inside each balancer's nginx, never published: where it hands the router's requests to replica i
+# (REPLICA_TAG_PORT + i), and where the exporter reads its connection counts (with monitoring)
+REPLICA_TAG_PORT = 9100
+STATUS_PORT = 8079
+
 
 class RouterSpec(StrictModel):
     """The session-aware router (vllm-router) behind each group's nginx, for requests with an X-Session-ID."""
@@ -48,6 +53,10 @@ class BalancerSpec(StrictModel):
     max_fails: int = Field(1, ge=0, description="failures before a replica is skipped for fail_timeout")
     fail_timeout_s: int = Field(5, ge=1, description="how long a failed replica is skipped")
     next_upstream_tries: int = Field(3, ge=1, description="replicas an inference request may try")
+
+    def affinity_for(self, replicas: int) -> str:
+        """`affinity` for a group of `replicas`; one replica has no choice to make (no router, no hash)."""
+        return self.affinity if replicas > 1 else "off"
 
     @field_validator("body_limit")
     @classmethod

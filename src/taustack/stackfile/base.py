@@ -95,6 +95,8 @@ class ReplicaGroupSpec(StrictModel):
     gpus_per_replica: int | None = Field(None, ge=1, description="GPUs each replica gets (default 1)")
     replicas: int | None = Field(None, ge=1, description="default: one per GPU group, 1 on CPU")
     bind: BindAddress = Field("127.0.0.1", description="address the balancer's port is published on")
+    share_gpus: bool = Field(False, description="true: this section may use GPUs another engine section also uses "
+                                                "(on purpose: leave memory for both); otherwise that is an error")
 
     def per_replica_gpus(self, section: str, devices: list[str] | None) -> int | None:
         """GPUs each replica takes of `devices` (None: placement derives it from replicas)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from taustack.engines.gpus import Inventory
 from taustack.errors import SpecError
 from taustack.planner.layout import find_config
+from taustack.stackfile.conflicts import check_shared
 from taustack.stackfile.gpus import Placement, nvidia_smi_inventory
 from taustack.stackfile.stack import StackSpec
 from taustack.stackfile.vllm import VllmSpec
@@ -32,9 +33,11 @@ class ResolvedStack:
 def resolve_stack(
     spec: StackSpec, environment: Mapping[str, str] | None = None, inventory: Inventory = nvidia_smi_inventory
 ) -> ResolvedStack:
-    """Place `gpus: all` on the inventory, check vLLM's layout against a cached config.json and that every
-    provider key is set (`environment`: the process environment and .env). Errors are SpecErrors naming the field."""
+    """Place `gpus: all` on the inventory (then no GPU or port may be used twice), check vLLM's layout against a
+    cached config.json and that every provider key is set (`environment`: the process environment and .env).
+    Errors are SpecErrors naming the field."""
     placements = {name: spec.placement(name, inventory) for name, _ in spec.engine_sections()}
+    check_shared(spec, placements)
     if spec.vllm is not None and spec.vllm.config is None:
         check_cached_layout(spec.vllm)
     check_keys(spec, environment or {})

@@ -10,6 +10,7 @@ from taustack.engines import ENGINE_KINDS
 from taustack.engines.gpus import Inventory
 from taustack.stackfile.balancer import BalancerSpec
 from taustack.stackfile.base import StrictModel
+from taustack.stackfile.conflicts import check_shared
 from taustack.stackfile.gateway import GatewaySpec
 from taustack.stackfile.gpus import Placement, needs_inventory, place_section
 from taustack.stackfile.llamacpp import LlamacppSpec
@@ -44,10 +45,10 @@ class StackSpec(StrictModel):
 
     @model_validator(mode="after")
     def _placements(self) -> StackSpec:
-        """Every section's replicas fit its GPUs and ports (`gpus: all` waits for the inventory)."""
-        for name, section in self.engine_sections():
-            if not needs_inventory(section.gpus, section.gpu_ids):
-                self.placement(name, no_inventory)
+        """Every section's replicas fit its GPUs and ports, and no GPU serves two sections (unless one shares it on
+        purpose) nor any port two uses; `gpus: all` waits for the inventory (resolve_stack checks it)."""
+        check_shared(self, {name: self.placement(name, no_inventory) for name, section in self.engine_sections()
+                            if not needs_inventory(section.gpus, section.gpu_ids)})
         return self
 
     @model_validator(mode="after")

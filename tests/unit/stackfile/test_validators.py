@@ -89,5 +89,5 @@ def test_ollama_names_follow_one_rule(tmp_path: Path) -> None:
 def test_gpus_all_waits_for_the_inventory() -> None:
     """Validation never runs nvidia-smi: `all` is placed (and refused) when the stack resolves."""
     spec = StackSpec.model_validate({"ollama": {"gpus": "all", "replicas": 3},
-                                     "vllm": {"model": "m", "gpus": "all", "tensor_parallel": 3}})
+                                     "vllm": {"model": "m", "gpus": "all", "tensor_parallel": 3, "share_gpus": True}})
     assert spec.ollama is not None and spec.ollama.gpus == "all"
