@@ -10,7 +10,7 @@ import httpx
 
 from taustack.httperrors import describe_http_error as describe_http_error  # the engines import it from here
 from taustack.render.services import ComposeService, Healthcheck, Ulimit
-from taustack.stackfile.base import ReplicaGroupSpec, is_public
+from taustack.stackfile.base import ReplicaGroupSpec, is_public, published_url
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ class ReplicaGroup:
 
     @property
     def balancer_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """Where the controller reaches the balancer: at the address its port is published on."""
+        return published_url(self.bind, self.port)
 
     @property
     def router_service(self) -> str:

@@ -6,11 +6,13 @@ import httpx
 
 from taustack.httperrors import describe_http_error
 from taustack.runtime.polling import poll_until
+from taustack.stackfile.base import published_url
 from taustack.stackfile.gateway import GatewaySpec
 
 
 def gateway_url(gateway: GatewaySpec) -> str:
-    return f"http://127.0.0.1:{gateway.port}"
+    """Where the controller reaches the gateway: at the address its port is published on."""
+    return published_url(gateway.bind, gateway.port)
 
 
 def probe_gateway(gateway: GatewaySpec, key: str | None, deep: bool) -> str:

@@ -18,7 +18,8 @@ DEEP_PROBE_TIMEOUT = httpx.Timeout(60.0, connect=1.0)
 
 
 def probe_client(timeout: httpx.Timeout = PROBE_TIMEOUT) -> httpx.AsyncClient:
-    """Probes speak plain HTTP to 127.0.0.1: no TLS context to build (loading CA files costs ~70 ms a client)."""
+    """Probes speak plain HTTP to the stack's own ports: no TLS context to build (loading CA files costs ~70 ms a
+    client)."""
     return httpx.AsyncClient(timeout=timeout, trust_env=False, verify=False)
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from taustack.engines.base import ReplicaGroup, ReplicaHealth
 from taustack.runtime.docker import ContainerState
+from taustack.runtime.gateway import gateway_url
 from taustack.runtime.health import is_ready, missing_models
 from taustack.runtime.traffic import ReplicaTraffic, distinct_sessions
 from taustack.stackfile.gateway import GatewaySpec
@@ -165,7 +166,7 @@ def gateway_row(gateway: GatewaySpec, answer: str, containers: dict[str, Contain
     """The gateway's row: alive (and, after `up`, a model answered through it)."""
     return ReplicaRow(
         service="gateway", engine="litellm", gpus="-", container=container_label(containers.get("gateway")),
-        ready=answer == "ready", version=f"http://127.0.0.1:{gateway.port}/v1",
+        ready=answer == "ready", version=f"{gateway_url(gateway)}/v1",
         models_on_disk=tuple(dict.fromkeys(route.name for route in gateway.models)), models_loaded=(),
         problem="" if answer == "ready" else answer,
     )

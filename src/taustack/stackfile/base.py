@@ -65,6 +65,21 @@ def is_public(bind: str) -> bool:
     return not ipaddress.ip_address(bind).is_loopback
 
 
+def dial_address(bind: str) -> str:
+    """Where this host reaches a port published on `bind`: loopback for 0.0.0.0 or :: (every address, loopback
+    included), else the bind itself (a port published on one address answers only there)."""
+    address = ipaddress.ip_address(bind)
+    if address.is_unspecified:
+        return "::1" if address.version == 6 else "127.0.0.1"
+    return str(address)
+
+
+def published_url(bind: str, port: int) -> str:
+    """The http URL of a port published on `bind`, as this host dials it (an IPv6 address in brackets)."""
+    host = dial_address(bind)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def check_model_name(value: str) -> str:
     if not MODEL_NAME_RE.match(value):
         raise ValueError(f"{value!r} is not a model name (letters, digits, . _ - : /)")
