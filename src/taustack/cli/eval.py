@@ -34,10 +34,15 @@ def _notes(warnings: list[str]) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="FILES|RUNS...")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None, help=OUT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="print report.json to stdout instead of the table")
+@click.option("--combine-overlapping", is_flag=True,
+              help="pool runs of one configuration that share tasks as more trials of those tasks (only when their "
+                   "trial seeds differ)")
 @BOOTSTRAP_OPTION
 @SEED_OPTION
-def report(paths: tuple[Path, ...], out: Path | None, as_json: bool, draws: int, seed: int) -> None:
-    """pass^k per domain, mode and overall, with 95% intervals, per task, and the leaderboard check."""
+def report(paths: tuple[Path, ...], out: Path | None, as_json: bool, combine_overlapping: bool, draws: int,
+           seed: int) -> None:
+    """pass^k per configuration, domain, mode and overall, with 95% intervals, per task, and the leaderboard
+    check."""
     from taustack.eval import render
     from taustack.eval.outcomes import load
     from taustack.eval.report import build_report
@@ -45,7 +50,7 @@ def report(paths: tuple[Path, ...], out: Path | None, as_json: bool, draws: int,
 
     loaded = load(list(paths))
     folder = destination(loaded, out)
-    result = build_report(loaded, draws, seed)
+    result = build_report(loaded, draws, seed, combine_overlapping)
     files = report_files(result) if folder is not None else {}
     _notes(loaded.warnings)
     if as_json:
@@ -56,11 +61,11 @@ def report(paths: tuple[Path, ...], out: Path | None, as_json: bool, draws: int,
         for cell in result["cells"]:
             if cell["agent"]:
                 console.print(f"{cell['system']} {cell['domain']}: {render.agent_line(cell['agent'])}",
-                              highlight=False)
+                              markup=False, highlight=False)
         for system in result["systems"]:
             if not system["leaderboard"]["eligible"]:
                 console.print(f"{system['system']} ({system['mode']}) off the leaderboard: "
-                              + "; ".join(system["leaderboard"]["missing"]))
+                              + "; ".join(system["leaderboard"]["missing"]), markup=False, highlight=False)
     if folder is None:
         click.echo("no files written (give --out DIR)", err=True)
         return

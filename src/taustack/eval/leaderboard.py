@@ -72,14 +72,12 @@ def cell_missing(domain: str, split: str | None, task_ids: set[str], k_max: int,
     return missing
 
 
-def group_missing(cell_reasons: Sequence[list[str]], agent_args: Sequence[dict[str, Any]],
-                  user_args: Sequence[dict[str, Any] | None]) -> list[str]:
-    """A system's reasons: its cells' (each once) and args that differ between domains."""
+def group_missing(cell_reasons: Sequence[list[str]], user_args: Sequence[dict[str, Any] | None]) -> list[str]:
+    """A system's reasons: its cells' (each once) and user args that differ between domains (the agent's args are
+    part of the configuration, so one system has one set)."""
     missing: list[str] = []
     for reasons in cell_reasons:
         missing.extend(r for r in reasons if r not in missing)
-    if any(args != agent_args[0] for args in agent_args):
-        missing.append("agent args differ between domains")
     if any(args != user_args[0] for args in user_args):
         missing.append("user args differ between domains")
     return missing

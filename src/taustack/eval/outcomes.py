@@ -3,6 +3,8 @@ files and folders (through dataset.results), as cells of per-simulation outcomes
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ class Outcome:
     duration: float | None = None
     tokens: int | None = None
     agent_counters: dict[str, int] | None = None  # taustack's agents: what they did (repairs, re-prompts, ...)
+    seed: int | None = None  # the trial's seed as tau2 recorded it: two runs with the same one repeat the trial
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Cell:
     user_args: dict[str, Any] | None = None
     task_hashes: dict[str, str] = field(default_factory=dict)
     tau2_version: str | None = None
+    agent_config: str | None = None  # sha256 of taustack's agent config in effect (a run directory's manifest)
     outcomes: list[Outcome] = field(default_factory=list)
 
     @property
@@ -116,12 +120,13 @@ def outcome_of(simulation: dict[str, Any], kinds: dict[str, str] | None = None) 
     infra: bool | None = termination == "infrastructure_error" or kind == "infrastructure"
     if not infra and termination in UNCLASSIFIED_REASONS and kind is None:
         infra = None
-    trial = simulation.get("trial")
+    trial, seed = simulation.get("trial"), simulation.get("seed")
     return Outcome(task_id=str(simulation.get("task_id")), trial=trial if isinstance(trial, int) else 0,
                    reward=reward, success=abs(reward - 1.0) <= SUCCESS_TOLERANCE, termination=termination,
                    infra=infra, agent_cost=_number(simulation.get("agent_cost")),
                    user_cost=_number(simulation.get("user_cost")), duration=_number(simulation.get("duration")),
-                   tokens=_tokens(simulation.get("messages")), agent_counters=_agent_counters(simulation))
+                   tokens=_tokens(simulation.get("messages")), agent_counters=_agent_counters(simulation),
+                   seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None)
 
 
 def _has_nl_assertions(simulation: dict[str, Any]) -> bool:
@@ -169,6 +174,15 @@ def _error_kinds(run_dir: Path) -> dict[str, str]:
             if isinstance(line, dict)}
 
 
+def _config_digest(entry: dict[str, Any]) -> str | None:
+    """A manifest cell's agent config: sha256 of the config in effect (canonical JSON), else of the file given."""
+    config = entry.get("agent_config")
+    if isinstance(config, dict):
+        return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+    digest = entry.get("agent_config_sha256")
+    return str(digest) if digest else None
+
+
 def _model_name(model: Any) -> str | None:
     return str(model.get("name") or model.get("model")) if isinstance(model, dict) else None
 
@@ -205,7 +219,7 @@ def load_run_dir(run_dir: Path, warnings: list[str]) -> list[Cell]:
             agent_args=dict((entry.get("agent_model") or {}).get("args") or {}),
             user_args=dict(user.get("args") or {}) if isinstance(user, dict) else None,
             task_hashes=dict(entry.get("task_hashes") or {str(t.get("id")): task_hash(t) for t in run.tasks}),
-            tau2_version=manifest.get("tau2_version"), outcomes=outcomes))
+            tau2_version=manifest.get("tau2_version"), agent_config=_config_digest(entry), outcomes=outcomes))
     if not any(cell.outcomes for cell in cells):
         raise EvalError(f"run directory {run_dir} has no results")
     return [cell for cell in cells if cell.outcomes]
@@ -227,4 +241,6 @@ def load(paths: list[Path]) -> Loaded:
     if not cells:
         detail = f" ({warnings[0]})" if len(warnings) == 1 else ""
         raise EvalError(f"no tau2 results could be read from {', '.join(map(str, paths))}{detail}")
-    return Loaded(cells=cells, warnings=warnings, run_dirs=run_dirs)
+    unique = {Path(c.source).resolve(): c for c in reversed(cells)}  # a file named twice is read once
+    return Loaded(cells=[c for c in cells if unique[Path(c.source).resolve()] is c], warnings=warnings,
+                  run_dirs=run_dirs)

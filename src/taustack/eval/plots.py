@@ -27,8 +27,10 @@ def pass_k_plot(report: dict[str, Any]) -> bytes:
     """pass^k against k for each cell and system overall; shaded: the 95% interval (where estimable)."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 4.5))
+    from taustack.eval.render import combined_systems
+
     entries = [(c, f"{c['system']} {c['domain']}") for c in report["cells"]]
-    entries += [(s, f"{s['system']} overall") for s in report["systems"] if len(s["domains"]) > 1]
+    entries += [(s, f"{s['system']} {domain}") for s, domain in combined_systems(report)]
     for entry, label in entries:
         rows = [r for r in entry["pass_hat_k"] if r["value"] is not None]
         ks = [r["k"] for r in rows]
@@ -46,8 +48,9 @@ def pass_k_plot(report: dict[str, Any]) -> bytes:
 def domain_bars(report: dict[str, Any]) -> bytes:
     """pass^1 per domain (and overall) per system, with 95% interval whiskers."""
     plt = _pyplot()
-    entries = [(c, c["domain"]) for c in report["cells"]]
-    entries += [(s, "overall") for s in report["systems"] if len(s["domains"]) > 1]
+    from taustack.eval.render import combined_systems
+
+    entries = [(c, c["domain"]) for c in report["cells"]] + combined_systems(report)
     figure, axes = plt.subplots(figsize=(max(5, 0.8 * len(entries) + 2), 4.5))
     values = [e["pass_hat_k"][0]["value"] for e, _ in entries]
     low = [v - (e["pass_hat_k"][0]["ci_low"] if e["pass_hat_k"][0]["ci_low"] is not None else v)

@@ -38,11 +38,21 @@ REPORT_COLUMNS = ["system", "domain", "mode", "tasks", "sims", "pass^1", "95% CI
                   "infra dropped", "pass^4", "leaderboard"]
 
 
+def system_domain(system: dict[str, Any]) -> str:
+    """What a system row spans: "overall", or "<domain> (combined)" for several cells of one domain."""
+    combined = len(system["domains"]) == 1 and len(system["sources"]) > 1
+    return f"{system['domains'][0]} (combined)" if combined else "overall"
+
+
+def combined_systems(report: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """The system rows worth a line of their own (those combining more than one cell), with what they span."""
+    return [(s, system_domain(s)) for s in report["systems"] if len(s["sources"]) > 1]
+
+
 def report_rows(report: dict[str, Any], short: bool = False) -> list[list[str]]:
-    """One row per cell and one per system's overall; `short`: the leaderboard column as yes/no only."""
+    """One row per cell and one per system combining cells; `short`: the leaderboard column as yes/no only."""
     rows = []
-    entries = [(c, c["domain"]) for c in report["cells"]]
-    entries += [(s, "overall") for s in report["systems"] if len(s["domains"]) > 1]
+    entries = [(c, c["domain"]) for c in report["cells"]] + combined_systems(report)
     for entry, domain in entries:
         board = entry["leaderboard"]
         rows.append([entry["system"], domain, entry["mode"], str(entry["tasks"]), str(entry["simulations"]),
@@ -63,6 +73,7 @@ def agent_line(agent: dict[str, Any]) -> str:
 
 
 def report_table(report: dict[str, Any]) -> Table:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="pass^k (tau2's), 95% cluster-bootstrap interval over tasks, clustered SE (points)")
@@ -70,7 +81,7 @@ def report_table(report: dict[str, Any]) -> Table:
         table.add_column(column, justify="left" if column in ("system", "domain", "mode", "leaderboard") else "right",
                          overflow="fold")
     for row in report_rows(report, short=True):
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     return table
 
 
@@ -81,7 +92,7 @@ def report_csv(report: dict[str, Any]) -> str:
     writer.writerow(["system", "domain", "mode", "user_model", "tasks", "simulations", "k", "pass_hat_k", "ci_low",
                      "ci_high", "se", "pass_hat_k_excluding_infra", "infra_dropped", "avg_reward", "source"])
     entries = [(c, c["domain"], c["user_model"], c["source"]) for c in report["cells"]]
-    entries += [(s, "overall", "", "") for s in report["systems"]]
+    entries += [(s, system_domain(s), "", "") for s in report["systems"]]
     for entry, domain, user, source in entries:
         for row, strict in zip(entry["pass_hat_k"], entry["excluding_infra"]["pass_hat_k"], strict=True):
             writer.writerow([entry["system"], domain, entry["mode"], user or "", entry["tasks"], entry["simulations"],
@@ -106,7 +117,8 @@ def report_markdown(report: dict[str, Any]) -> str:
     lines += md_table(REPORT_COLUMNS, report_rows(report))
     for cell in report["cells"]:
         lines += ["", f"## {cell['system']} / {cell['domain']} / {cell['mode']}", "",
-                  f"source {cell['source']}; user {cell['user_model']}; split {cell['split'] or 'custom'}; "
+                  f"source {cell['source']}; configuration {cell['configuration']['id']}; user "
+                  f"{cell['user_model']}; split {cell['split'] or 'custom'}; "
                   f"trials {cell['trials_declared']} (k max {cell['k_max']}); avg reward {cell['avg_reward']:.4f}; "
                   f"terminations: " + ", ".join(f"{k} {v}" for k, v in cell["terminations"].items()), ""]
         if cell["note"]:

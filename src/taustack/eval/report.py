@@ -1,7 +1,7 @@
 """The report, computed (pure): pass^k as tau2 26.3's compute_metrics gives it, pass^k without infrastructure
-errors (upstream tau2's way), cluster-bootstrap intervals and clustered SEs, per task, per cell and per system
-(overall across domains, stratified by domain, every task weighted equally as tau2 averages), and the leaderboard
-check. Not estimable values are None."""
+errors (upstream tau2's way), cluster-bootstrap intervals and clustered SEs, per task, per cell and per system (one
+configuration: overall across its domains, stratified by domain, every task weighted equally as tau2 averages), and
+the leaderboard check. Not estimable values are None."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 from taustack import __version__
 from taustack.agents import analytics
 from taustack.eval import leaderboard, stats
+from taustack.eval.configurations import System, systems
 from taustack.eval.outcomes import Cell, Loaded, Outcome, task_key
 
 SCHEMA_VERSION = 1
@@ -72,10 +73,11 @@ def _usage(outcomes: Sequence[Outcome]) -> dict[str, float | None]:
             "duration_total": sum(duration) if duration else None, "duration_mean": _mean(duration)}
 
 
-def _without_infra(cells: Sequence[Cell], shown: int) -> dict[str, Any]:
-    kept = [by_task([o for o in c.outcomes if o.infra is not True]) for c in cells]
-    dropped = Counter(o.termination for c in cells for o in c.outcomes if o.infra is True)
-    top = min((k_max(t, c.trials) for t, c in zip(kept, cells, strict=True)), default=0)
+def _without_infra(strata: Sequence[Sequence[Outcome]], declared: Sequence[int], shown: int) -> dict[str, Any]:
+    """pass^k without the simulations that ended in an infrastructure error; `strata`: each one's outcomes."""
+    kept = [by_task([o for o in outcomes if o.infra is not True]) for outcomes in strata]
+    dropped = Counter(o.termination for outcomes in strata for o in outcomes if o.infra is True)
+    top = min((k_max(t, n) for t, n in zip(kept, declared, strict=True)), default=0)
     return {"dropped": sum(dropped.values()), "dropped_by_reason": dict(sorted(dropped.items())), "k_max": top,
             "pass_hat_k": _pass_rows(kept, top, shown, 0, 0, intervals=False)}
 
@@ -97,7 +99,7 @@ def agent_section(outcomes: Sequence[Outcome]) -> dict[str, Any] | None:
             "simulations_with_reprompts": sum(1 for c in carrying if c.get("reprompts"))}
 
 
-def cell_report(cell: Cell, draws: int, seed: int) -> dict[str, Any]:
+def cell_report(cell: Cell, system: System, draws: int, seed: int) -> dict[str, Any]:
     """One cell's numbers, tau2's first, then ours beside them."""
     tasks = by_task(cell.outcomes)
     top = k_max(tasks, cell.trials)
@@ -111,13 +113,14 @@ def cell_report(cell: Cell, draws: int, seed: int) -> dict[str, Any]:
                  "flips": stats.flips([o.success for o in items]), "hash": cell.task_hashes.get(task)}
                 for task, items in sorted(tasks.items(), key=lambda kv: task_key(kv[0]))]
     return {
-        "system": cell.system, "agent_model": cell.agent_model, "implementation": cell.implementation,
+        "system": system.label, "configuration": system.configuration.as_dict(),
+        "agent_model": cell.agent_model, "implementation": cell.implementation,
         "domain": cell.domain, "mode": cell.mode, "user_model": cell.user_model,
         "nl_assertions": cell.nl_assertions, "split": split, "trials_declared": cell.trials, "k_max": top,
         "source": cell.source, "tau2_version": cell.tau2_version, "simulations": len(cell.outcomes),
         "tasks": len(tasks), "avg_reward": _mean([o.reward for o in cell.outcomes]),
         "avg_agent_cost": _mean(agent_costs), "pass_hat_k": _pass_rows([tasks], top, shown, draws, seed),
-        "excluding_infra": _without_infra([cell], shown),
+        "excluding_infra": _without_infra([cell.outcomes], [cell.trials], shown),
         "terminations": dict(sorted(Counter(o.termination for o in cell.outcomes).items())),
         "errors": {"infrastructure": sum(o.infra is True for o in cell.outcomes),
                    "unclassified": sum(o.infra is None for o in cell.outcomes)},
@@ -127,32 +130,47 @@ def cell_report(cell: Cell, draws: int, seed: int) -> dict[str, Any]:
     }
 
 
-def system_report(cells: Sequence[Cell], reports: Sequence[dict[str, Any]], draws: int, seed: int) -> dict[str, Any]:
-    """A system's overall numbers across its domains (one mode), stratified by domain."""
-    groups = [by_task(c.outcomes) for c in cells]
-    top = min(r["k_max"] for r in reports)
+def _strata(system: System) -> tuple[list[str], list[list[Outcome]], list[int]]:
+    """The system's domains, each one's outcomes (its cells together) and declared trial count; a domain whose
+    cells were pooled as new trials declares none (its tasks' fewest trials decide k, as tau2's get_metrics_df)."""
+    domains = sorted({c.domain for c in system.cells})
+    members = [[c for c in system.cells if c.domain == d] for d in domains]
+    outcomes = [[o for c in cells for o in c.outcomes] for cells in members]
+    declared = [0 if system.pooled and len(cells) > 1 else min(c.trials for c in cells) for cells in members]
+    return domains, outcomes, declared
+
+
+def system_report(system: System, reports: Sequence[dict[str, Any]], draws: int, seed: int) -> dict[str, Any]:
+    """A configuration's numbers across its cells, stratified by domain; each task once (pooled trials at most)."""
+    domains, strata, declared = _strata(system)
+    groups = [by_task(outcomes) for outcomes in strata]
+    top = min(k_max(g, n) for g, n in zip(groups, declared, strict=True))
     shown = max(top, MIN_K_SHOWN)
-    missing = leaderboard.group_missing([r["leaderboard"]["missing"] for r in reports], [c.agent_args for c in cells],
-                                        [c.user_args for c in cells])
+    cells = system.cells
+    missing = leaderboard.group_missing([r["leaderboard"]["missing"] for r in reports], [c.user_args for c in cells])
     outcomes = [o for c in cells for o in c.outcomes]
-    return {"system": cells[0].system, "mode": cells[0].mode, "domains": [c.domain for c in cells],
+    return {"system": system.label, "configuration": system.configuration.as_dict(), "mode": system.configuration.mode,
+            "domains": domains, "sources": [c.source for c in cells], "pooled": system.pooled,
             "tasks": sum(len(g) for g in groups), "simulations": len(outcomes), "k_max": top,
             "avg_reward": _mean([o.reward for o in outcomes]),
-            "pass_hat_k": _pass_rows(groups, top, shown, draws, seed), "excluding_infra": _without_infra(cells, shown),
+            "pass_hat_k": _pass_rows(groups, top, shown, draws, seed),
+            "excluding_infra": _without_infra(strata, declared, shown),
             "leaderboard": {"eligible": not missing, "missing": missing}, "weighting": WEIGHTING}
 
 
-def build_report(loaded: Loaded, draws: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """The whole report as a JSON-ready dict (schema: eval/schemas/report.schema.json)."""
-    cells = sorted(loaded.cells, key=lambda c: (c.system, c.mode, c.domain, c.source))
-    reports = [cell_report(cell, draws, seed) for cell in cells]
-    systems: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for index, cell in enumerate(cells):
-        systems[(cell.system, cell.mode)].append(index)
+def build_report(loaded: Loaded, draws: int = 2000, seed: int = 0, combine_overlapping: bool = False) -> dict[str, Any]:
+    """The whole report as a JSON-ready dict (schema: eval/schemas/report.schema.json); EvalError when cells of one
+    configuration overlap and may not be pooled."""
+    grouped = sorted(systems(loaded.cells, combine_overlapping), key=lambda s: (s.label, s.configuration.mode))
+    cells, rows = [], []
+    for system in grouped:
+        system.cells.sort(key=lambda c: (c.domain, c.source))
+        reports = [cell_report(cell, system, draws, seed) for cell in system.cells]
+        cells += reports
+        rows.append(system_report(system, reports, draws, seed))
     return {
         "schema_version": SCHEMA_VERSION, "taustack_version": __version__,
         "bootstrap": {"draws": draws, "seed": seed, "level": stats.LEVEL, "method": "percentile, tasks resampled"},
-        "sources": sorted({c.source for c in cells}), "warnings": list(loaded.warnings), "cells": reports,
-        "systems": [system_report([cells[i] for i in idx], [reports[i] for i in idx], draws, seed)
-                    for idx in systems.values()],
+        "sources": sorted({c.source for c in loaded.cells}), "warnings": list(loaded.warnings), "cells": cells,
+        "systems": rows,
     }

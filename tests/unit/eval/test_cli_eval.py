@@ -40,8 +40,11 @@ def test_report_into_a_run_directory(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2]", encoding="utf-8")
+    copy = tmp_path / "copy.json"  # the same run twice: one configuration, the same tasks, the same trial seeds
+    copy.write_bytes(AIRLINE_A.read_bytes())
     for args in (("eval", "report", str(tmp_path / "missing.json")), ("eval", "report", str(bad)),
-                 ("eval", "compare", str(AIRLINE_A), str(GPT_FILES[1]))):
+                 ("eval", "compare", str(AIRLINE_A), str(GPT_FILES[1])), ("eval", "report", str(AIRLINE_A), str(copy)),
+                 ("eval", "report", str(AIRLINE_A), str(copy), "--combine-overlapping")):
         code, out, err = _run(capsys, *args)
         assert code == 1 and out == ""
         assert err.startswith("Error: ") and err.count("\n") == 1, err

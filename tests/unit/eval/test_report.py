@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from taustack.eval import render, stats
 from taustack.eval.outcomes import EvalError, load
 from taustack.eval.report import build_report
 from taustack.eval.report_files import REPORT_FILES, report_files, write_all
-from tests.unit.eval.conftest import AIRLINE_B, DATA, GPT_FILES, load_json, make_run_dir, multi_trial
+from tests.unit.eval.conftest import AIRLINE_A, AIRLINE_B, DATA, GPT_FILES, load_json, make_run_dir, multi_trial
 
 
 def _tau2_metrics(path: Path) -> object:
@@ -101,3 +102,103 @@ def test_run_directory_infra_errors_and_empty_run(tmp_path: Path) -> None:
     (empty / "manifest.json").write_text(json.dumps({"schema_version": 1, "cells": [{"id": "c", "domain": "mock"}]}))
     with pytest.raises(EvalError, match=f"run directory {empty} has no results"):
         load([empty])
+
+
+def _run_with_config(folder: Path, results: list[Path], config: dict[str, object] | None) -> Path:
+    """A run directory of llm_agent_v2 with `config` as the agent config in effect (None: stock llm_agent)."""
+    run = make_run_dir(folder, results)
+    manifest = load_json(run / "manifest.json")
+    for cell in manifest["cells"]:
+        if config is not None:
+            cell.update(agent="llm_agent_v2", agent_config=config)
+    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return run
+
+
+def _with(path: Path, out: Path, seed: int | None = None, user: str | None = None,
+          task_ids: set[str] | None = None) -> Path:
+    """A copy of a results file with other trial seeds, another user model, or only some tasks."""
+    data = load_json(path)
+    for simulation in data["simulations"]:
+        simulation["seed"] = seed if seed is not None else simulation["seed"]
+    if seed is not None and seed < 0:
+        for simulation in data["simulations"]:
+            del simulation["seed"]
+    if user is not None:
+        data["info"]["user_info"]["llm"] = user
+    if task_ids is not None:
+        data["simulations"] = [s for s in data["simulations"] if s["task_id"] in task_ids]
+    out.write_text(json.dumps(data), encoding="utf-8")
+    return out
+
+
+def _tasks_once(report: dict) -> None:
+    """No task counted twice: a system's tasks are the distinct (domain, task) pairs of its cells."""
+    for system in report["systems"]:
+        cells = [c for c in report["cells"] if c["configuration"]["id"] == system["configuration"]["id"]]
+        assert system["tasks"] == len({(c["domain"], t["task_id"]) for c in cells for t in c["per_task"]})
+
+
+def test_runs_of_different_configurations_stay_apart(tmp_path: Path) -> None:
+    # the README's ablation: `eval report evals/v2 evals/v2-no-repair` pooled both into one row of 40 tasks
+    v2 = _run_with_config(tmp_path / "v2", [AIRLINE_A], {"repair": {"enabled": True}})
+    no_repair = _run_with_config(tmp_path / "v2-no-repair", [AIRLINE_A], {"repair": {"enabled": False}})
+    report = build_report(load([v2, no_repair]))
+    assert len(report["systems"]) == 2 and [s["tasks"] for s in report["systems"]] == [20, 20]
+    labels = [s["system"] for s in report["systems"]]
+    assert len(set(labels)) == 2 and all(label.startswith("m (llm_agent_v2) with config ") for label in labels)
+    assert {c["system"] for c in report["cells"]} == set(labels)
+    assert render.combined_systems(report) == []  # no row pools the two
+    single = build_report(load([v2]))["systems"][0]["pass_hat_k"][0]
+    assert all(s["pass_hat_k"][0] == single for s in report["systems"])
+    _tasks_once(report)
+    # two results files that differ only in their user model
+    other_user = _with(AIRLINE_A, tmp_path / "other-user.json", user="gpt-4o")
+    report = build_report(load([AIRLINE_A, other_user]))
+    assert sorted(s["system"] for s in report["systems"]) == ["gpt-4.1 (llm_agent) with user gpt-4.1",
+                                                              "gpt-4.1 (llm_agent) with user gpt-4o"]
+    _tasks_once(report)
+
+
+def test_disjoint_tasks_of_one_configuration_combine(tmp_path: Path) -> None:
+    ids = sorted({s["task_id"] for s in load_json(AIRLINE_A)["simulations"]})
+    first = _with(AIRLINE_A, tmp_path / "first.json", task_ids=set(ids[:8]))
+    second = _with(AIRLINE_A, tmp_path / "second.json", task_ids=set(ids[8:]))
+    report = build_report(load([first, second]))
+    (system,) = report["systems"]
+    whole = build_report(load([AIRLINE_A]))["cells"][0]["pass_hat_k"][0]
+    assert system["tasks"] == 20 and not system["pooled"] and system["pass_hat_k"][0] == whole
+    assert render.combined_systems(report) == [(system, "airline (combined)")]
+    overall = build_report(load(GPT_FILES))["systems"]  # one model's three domain files: one overall row
+    assert len(overall) == 1 and overall[0]["tasks"] == 100 and render.system_domain(overall[0]) == "overall"
+
+
+def test_overlapping_runs_of_one_configuration(tmp_path: Path) -> None:
+    one = _run_with_config(tmp_path / "one", [AIRLINE_A], None)
+    again = _run_with_config(tmp_path / "again", [AIRLINE_A], None)
+    with pytest.raises(EvalError, match=r"^m \(llm_agent\) \(default\): \S+/one/results/cell0.json and "
+                                        r"\S+/again/results/cell0.json are one configuration and both hold airline "
+                                        r"tasks \d+, \d+, \d+, \d+, \d+ \(\+15 more\): report them one at a time"):
+        build_report(load([one, again]))
+    # asked to combine, the same seed (300, tau2's default) repeats the same trials: not new draws
+    with pytest.raises(EvalError, match=r"repeat the same trials of airline task \d+ \(trial seed 626729\)"):
+        build_report(load([one, again]), combine_overlapping=True)
+    unseeded = _run_with_config(tmp_path / "unseeded", [_with(AIRLINE_A, tmp_path / "u.json", seed=-1)], None)
+    with pytest.raises(EvalError, match="records no trial seed"):
+        build_report(load([one, unseeded]), combine_overlapping=True)
+    # other seeds are new draws: pooled as a second trial of each task, every task once
+    reseeded = _with(AIRLINE_B, tmp_path / "b.json", seed=373753, task_ids={s["task_id"] for s in
+                                                                            load_json(AIRLINE_A)["simulations"]})
+    other = _run_with_config(tmp_path / "other", [reseeded], None)
+    report = build_report(load([one, other]), combine_overlapping=True)
+    (system,) = report["systems"]
+    assert system["pooled"] and system["tasks"] == 20 and system["simulations"] == 40 and system["k_max"] == 2
+    successes: dict[str, int] = {}
+    for cell in report["cells"]:
+        for task in cell["per_task"]:
+            successes[task["task_id"]] = successes.get(task["task_id"], 0) + task["successes"]
+    values = [c / 2 for c in successes.values()]
+    assert system["pass_hat_k"][0]["value"] == pytest.approx(sum(values) / 20)
+    assert system["pass_hat_k"][0]["se"] == pytest.approx(stats.clustered_se(values))
+    assert system["pass_hat_k"][1]["value"] is not None  # pass^2 from two draws per task
+    _tasks_once(report)
