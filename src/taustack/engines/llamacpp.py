@@ -49,7 +49,7 @@ class LlamacppEngine:
             r"completion|embedding|infill|tokenize|detokenize|apply-template)$"
         ),
         # slot save/restore/erase and adapter switching change a replica's state: never through the balancer
-        refused_regex=r"^/(slots|lora-adapters)",
+        refused_regex=r"(?i)^/(slots|lora-adapters)",
         refused_hint=json.dumps({"error": "slot and adapter management is refused at the balancer; "
                                           "reach a replica directly"}),
         health_path="/health",

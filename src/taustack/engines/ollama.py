@@ -38,9 +38,12 @@ class OllamaEngine:
     routes = Routes(
         # inference changes no state: a request already sent to a replica that died may go to another
         inference_regex=r"^/(api/(chat|generate|embed|embeddings)|v1/(chat/completions|completions|embeddings))$",
-        # anything that writes models must reach every replica: the controller does it, never the balancer
-        refused_regex=r"^/api/(pull|push|delete|create|copy|blobs/.*)$",
-        refused_hint=json.dumps({"error": "model management is refused at the balancer; use: taustack pull MODEL"}),
+        # anything that writes models must reach every replica: the controller does it, never the balancer; Go's
+        # profiler (/debug/pprof: heap and goroutine dumps, CPU profiles of any length) stays inside. Any letter case
+        # and a trailing slash too (Ollama's router redirects /api/pull/ to /api/pull)
+        refused_regex=r"(?i)^/(api/(pull|push|delete|create|copy|blobs)|debug)(/|$)",
+        refused_hint=json.dumps({"error": "model management and debugging are refused at the balancer; for "
+                                          "models use: taustack pull MODEL"}),
         health_path="/api/version",
     )
     pulls_models = True
