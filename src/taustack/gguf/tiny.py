@@ -25,11 +25,13 @@ BOS, EOS, PAD = "<|endoftext|>", "<|im_end|>", "<|endoftext|>"
 
 @dataclass(frozen=True)
 class TinyConfig:
+    """head_dim 64 (hidden 128 over 2 heads): vLLM's CPU attention refuses 16; 2 heads and 2 layers allow TP=2, PP=2."""
+
     vocab_size: int = 2048
-    hidden_size: int = 64
+    hidden_size: int = 128
     intermediate_size: int = 256
     num_hidden_layers: int = 2
-    num_attention_heads: int = 4
+    num_attention_heads: int = 2
     num_key_value_heads: int = 2
     max_position_embeddings: int = 32768
     rms_norm_eps: float = 1e-6

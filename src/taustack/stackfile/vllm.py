@@ -13,15 +13,22 @@ from taustack.stackfile.base import EnvName, ImageRef, ModelName, Port, ReplicaG
 from taustack.stackfile.gpus import PlacementError
 from taustack.versions import VLLM_VERSION
 
-# The parsers the pinned vLLM knows (`vllm serve --help` of 0.11.0): names outside these lists are refused.
+# The parsers the pinned vLLM knows: 0.31.0's ToolParserManager and ReasoningParserManager registries (read inside the
+# CPU image, the same source; tests/docker/test_vllm_cpu.py compares). Names outside these lists are refused.
 TOOL_CALL_PARSERS = (
-    "deepseek_v3", "deepseek_v31", "glm45", "granite", "granite-20b-fc", "hermes", "hunyuan_a13b", "internlm",
-    "jamba", "kimi_k2", "llama3_json", "llama4_json", "llama4_pythonic", "longcat", "minimax", "mistral", "openai",
-    "phi4_mini_json", "pythonic", "qwen3_coder", "qwen3_xml", "seed_oss", "step3", "xlam",
+    "apertus", "cohere_command3", "cohere_command4", "deepseek_v3", "deepseek_v31", "deepseek_v32", "deepseek_v4",
+    "deepseek_v41", "dots", "ernie45", "functiongemma", "gemma4", "gigachat3", "glm45", "glm47", "granite",
+    "granite-20b-fc", "granite4", "hermes", "hunyuan_a13b", "hy_v3", "hy_v4", "inkling", "internlm", "jamba",
+    "k2_horizon", "kimi_k2", "kimi_k3", "lfm2", "ling3", "llama3_json", "llama4_json", "llama4_pythonic", "longcat",
+    "mimo", "minicpm5", "minimax_m2", "minimax_m3", "mistral", "muse_glimmer", "olmo3", "openai", "phi4_mini_json",
+    "poolside_v1", "pythonic", "qwen3_coder", "qwen3_xml", "seed_oss", "step3", "step3p5", "xlam",
 )
 REASONING_PARSERS = (
-    "deepseek_r1", "deepseek_v3", "ernie45", "glm45", "gpt_oss", "granite", "hunyuan_a13b", "mistral", "qwen3",
-    "seed_oss", "step3",
+    "cohere_command3", "cohere_command4", "deepseek_r1", "deepseek_v3", "deepseek_v4", "deepseek_v41", "ernie45",
+    "gemma4", "glm45", "glm47", "granite", "granite_thinking_parser", "holo2", "hunyuan_a13b", "hy_v3", "hy_v4",
+    "inkling", "k2_horizon", "kimi_k2", "kimi_k3", "ling3", "mimo", "minimax_m2", "minimax_m2_append_think",
+    "minimax_m3", "mistral", "muse_glimmer", "nemotron_v3", "olmo3", "openai_gptoss", "poolside_v1", "qwen3",
+    "seed_oss", "step3", "step3p5",
 )
 
 

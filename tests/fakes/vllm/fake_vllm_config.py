@@ -8,7 +8,7 @@ import argparse
 import json
 import os
 
-VERSION = "0.11.0"
+VERSION = "0.31.0"
 DEFAULT_MODEL = "Qwen/Qwen3-0.6B"
 
 

@@ -31,7 +31,7 @@ def render(tmp_path: Path, section: dict[str, object]) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("section", "field", "words"),
     [
-        ({"tool_call_parser": "hermes2"}, "vllm.tool_call_parser", "not a tool call parser of vLLM 0.11.0"),
+        ({"tool_call_parser": "hermes2"}, "vllm.tool_call_parser", "not a tool call parser of vLLM 0.31.0"),
         ({"reasoning_parser": "r1"}, "vllm.reasoning_parser", "not a reasoning parser"),
         ({"tensor_parallel": 0}, "vllm.tensor_parallel", "greater than or equal to 1"),
         ({"gpu_memory_utilization": 1.5}, "vllm.gpu_memory_utilization", "less than or equal to 1"),
