@@ -39,10 +39,12 @@ def test_nginx_accepts_the_rendered_conf(case_conf: str, base_images: None) -> N
     hosts = sorted(set(re.findall(r"(?:server |http://)([a-z]+-(?:\d+|router)):\d+", conf.read_text())))
     assert hosts
     add_hosts = [arg for host in hosts for arg in ("--add-host", f"{host}:127.0.0.1")]
-    # a public bind includes the token map the container writes at start; write one the same way
-    # ... and a monitored balancer logs into the volume the exporter reads
+    # a public bind includes the token map (and the engine key's) the container writes at start; write them the same
+    # way ... and a monitored balancer logs into the volume the exporter reads
     command = ["sh", "-c", "mkdir -p /var/log/taustack && printf 'map $http_authorization $taustack_authorized "
-               "{\n default 0;\n \"Bearer sk-test\" 1;\n}\n' > /tmp/taustack-auth.conf && nginx -t"]
+               "{\n default 0;\n \"Bearer sk-test\" 1;\n}\n' > /tmp/taustack-auth.conf && printf 'map \"\" "
+               "$taustack_engine_authorization {\n default \"Bearer sk-test\";\n}\n' > /tmp/taustack-engine-key.conf"
+               " && nginx -t"]
     result = docker("run", "--rm", *add_hosts, "-v", f"{conf}:/etc/nginx/nginx.conf:ro", NGINX_IMAGE, *command,
                     check=False)
     assert result.returncode == 0, result.stderr

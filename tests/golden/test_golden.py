@@ -58,7 +58,8 @@ CASES: dict[str, dict[str, object]] = {
     "vllm-public-pp": {
         "vllm": {"model": "meta-llama/Llama-3.1-70B-Instruct", "gpu_ids": ["0", "1", "2", "3"],
                  "tensor_parallel": 2, "pipeline_parallel": 2, "bind": "0.0.0.0", "quantization": "fp8",
-                 "reasoning_parser": "deepseek_r1", "tool_call_parser": "llama3_json", "hf_cache": "/data/hf"},
+                 "reasoning_parser": "deepseek_r1", "tool_call_parser": "llama3_json", "hf_cache": "/data/hf",
+                 "api_key_env": "VLLM_KEY"},
     },
     "monitoring": {
         "ollama": {"gpus": 2},

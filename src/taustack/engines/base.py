@@ -62,6 +62,9 @@ class ReplicaGroup:
     models: tuple[str, ...] = ()
     auth: bool = False
     router: bool = False  # a session-aware router behind the balancer (`balancer.affinity: router`)
+    # the variable holding the engine's own API key (vLLM's --api-key); a balancer that checks the API token sends
+    # this key upstream in its place
+    key_env: str | None = None
 
     @property
     def profile(self) -> str:

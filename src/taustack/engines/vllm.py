@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ class VllmEngine:
 
     def build_group(self, spec: VllmSpec, devices: Sequence[tuple[str, ...]]) -> ReplicaGroup:
         """Each replica on TP x PP x DP of the devices (validation and resolve_stack checked the layout)."""
-        return place_group(self.name, spec, spec.port, self.routes, self.served_models(spec), devices)
+        group = place_group(self.name, spec, spec.port, self.routes, self.served_models(spec), devices)
+        return replace(group, key_env=spec.api_key_env)
 
     def model_key(self, name: str) -> str:
         return name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from taustack.engines.base import ReplicaGroup
-from taustack.render.nginx import AUTH_FILE, ROUTER_METRICS_PORT, ROUTER_PORT
+from taustack.render.nginx import AUTH_FILE, ENGINE_KEY_FILE, ROUTER_METRICS_PORT, ROUTER_PORT, engine_key
 from taustack.render.services import ComposeFile, ComposeService, Dependency, Healthcheck, Ulimit
 from taustack.secrets import API_TOKEN
 from taustack.stackfile.balancer import REPLICA_TAG_PORT, BalancerSpec, RouterSpec
@@ -15,6 +15,11 @@ HEADER = (
     "# taustack passes it to docker compose after the root compose.yaml (-f compose.yaml -f this file).\n"
 )
 
+# the engine's own key inside its balancer's container, from the variable the stack file names (vllm.api_key_env)
+ENGINE_KEY = "TAUSTACK_ENGINE_KEY"
+# what a secret may hold to be written between double quotes in nginx's config ($ would start a variable there, "
+# and \ end or escape the string)
+SECRET_CHARS = "A-Za-z0-9._~+/=:@-"
 
 # nginx's keys in the order of the files rendered so far: its ulimits after its ports, its environment last
 BALANCER_KEY_ORDER = (
@@ -33,10 +38,14 @@ def balancer_service(group: ReplicaGroup, settings: BalancerSpec, conf_path: str
     check = f"curl -fsS -o /dev/null {alive} || wget -q -O /dev/null {alive}"
     environment = {}
     if group.auth:
-        # the token reaches nginx through the environment only: written to a file inside the container
-        write_map = (f"printf 'map $$http_authorization $$taustack_authorized {{\n  default 0;\n"
-                     f"  \"Bearer %s\" 1;\n}}\n' \"$${API_TOKEN}\" > {AUTH_FILE}")
-        command = ("sh", "-c", f"{write_map} && exec nginx -g 'daemon off;'")
+        # secrets reach nginx through the environment only: written to files inside the container when it starts
+        steps = [write_secret(API_TOKEN, 'map $$http_authorization $$taustack_authorized {\n  default 0;\n'
+                                         '  "Bearer %s" 1;\n}\n', AUTH_FILE)]
+        if engine_key(group):
+            steps.append(write_secret(ENGINE_KEY, 'map "" $$taustack_engine_authorization {\n'
+                                                  '  default "Bearer %s";\n}\n', ENGINE_KEY_FILE))
+            environment[ENGINE_KEY] = f"${{{group.key_env}:?set {group.key_env} in .env}}"
+        command = ("sh", "-c", "; ".join(["set -e", *steps, "exec nginx -g 'daemon off;'"]))
         header = f"Authorization: Bearer $${API_TOKEN}"
         check = (f"curl -fsS -o /dev/null -H \"{header}\" {alive} || "
                  f"wget -q -O /dev/null --header \"{header}\" {alive}")
@@ -58,6 +67,13 @@ def balancer_service(group: ReplicaGroup, settings: BalancerSpec, conf_path: str
         environment=environment,
         order=BALANCER_KEY_ORDER,
     )
+
+
+def write_secret(variable: str, text: str, path: str) -> str:
+    """Shell that writes `text` (a printf format: %s is the secret in $variable) to `path`, after refusing a secret
+    that nginx could not read between quotes (the message names the variable, never the value)."""
+    refuse = f"echo '{variable}: only letters, digits and {SECRET_CHARS[9:]} can reach nginx' >&2; exit 1"
+    return f"case \"$${variable}\" in *[!{SECRET_CHARS}]*) {refuse};; esac; printf '{text}' \"$${variable}\" > {path}"
 
 
 def router_service(group: ReplicaGroup, router: RouterSpec, read_timeout_s: int) -> ComposeService:

@@ -31,9 +31,11 @@ def litellm_params(route: GatewayRoute, groups: Mapping[str, ReplicaGroup],
     if route.engine in ENGINE_KINDS:
         group = groups[route.engine]
         params = get_engine(route.engine).litellm_params(route.model, group)
+        # a balancer on a public bind takes the API token (and sends the engine's own key on itself); one on
+        # loopback passes the gateway's header through, so the engine's own key (vLLM's --api-key) goes there
         if group.auth:
             params["api_key"] = f"os.environ/{API_TOKEN}"
-        elif route.engine in engine_keys:  # an engine's own key (vLLM's --api-key)
+        elif route.engine in engine_keys:
             params["api_key"] = f"os.environ/{engine_keys[route.engine]}"
     else:
         params = {"model": f"{EXTERNAL_PREFIX[route.engine]}/{route.model}"}

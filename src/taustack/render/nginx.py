@@ -49,11 +49,18 @@ class BalancerView:
     next_upstream_tries: int
     auth: bool
     auth_file: str
+    engine_key: bool  # nginx holds the engine's own key (written from the environment at start) to send upstream
+    engine_key_file: str
+    # `proxy_set_header Authorization` of every proxying server: the engine's key or nothing in place of the
+    # client's token; "" (no directive) passes the client's header on
+    upstream_authorization: str
     monitoring: bool
     status_port: int
 
 
 AUTH_FILE = "/tmp/taustack-auth.conf"
+ENGINE_KEY_FILE = "/tmp/taustack-engine-key.conf"
+ENGINE_AUTHORIZATION = "$taustack_engine_authorization"  # the variable ENGINE_KEY_FILE sets
 
 # the router's listeners inside its container (vllm-router's defaults): none of them is published
 ROUTER_PORT = 30000
@@ -100,9 +107,26 @@ def balancer_view(group: ReplicaGroup, settings: BalancerSpec, stack_file: str,
         next_upstream_tries=settings.next_upstream_tries,
         auth=group.auth,
         auth_file=AUTH_FILE,
+        engine_key=engine_key(group),
+        engine_key_file=ENGINE_KEY_FILE,
+        upstream_authorization=upstream_authorization(group),
         monitoring=monitoring,
         status_port=STATUS_PORT,
     )
+
+
+def engine_key(group: ReplicaGroup) -> bool:
+    """The balancer checks the API token and the engine wants its own key: nginx sends that key upstream."""
+    return group.auth and group.key_env is not None
+
+
+def upstream_authorization(group: ReplicaGroup) -> str:
+    """What replaces the client's Authorization on the way to a replica: the client's API token never leaves the
+    balancer that checked it. Without a token to check (loopback), the client's header goes on: an engine with
+    its own key (vLLM's --api-key) checks it there."""
+    if not group.auth:
+        return ""
+    return ENGINE_AUTHORIZATION if engine_key(group) else '""'
 
 
 def render_nginx_conf(view: BalancerView, templates_dir: Path) -> str:

@@ -46,7 +46,7 @@ def render_stack(resolved: ResolvedStack, workspace: Workspace, stack_file: Path
         groups.append(group)
         view = balancer_view(group, spec.balancer, source, monitoring=spec.monitoring is not None)
         files[nginx_file(group)] = render_nginx_conf(view, workspace.templates_dir)
-    keys = {"vllm": spec.vllm.api_key_env} if spec.vllm is not None and spec.vllm.api_key_env else {}
+    keys = {group.engine: group.key_env for group in groups if group.key_env}
     if spec.gateway is not None:
         by_engine = {group.engine: group for group in groups}
         config = litellm.litellm_config(spec.gateway, by_engine, keys)

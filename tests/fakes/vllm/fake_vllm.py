@@ -66,17 +66,23 @@ class Handler(HttpHandler):
     def route(self) -> None:
         """Auth (/v1 only, like vLLM's middleware), readiness, routing."""
         key = self.server.args.api_key
-        if key and self.path_only.startswith("/v1") and self.command != "OPTIONS" \
-                and self.headers.get("Authorization", "") != f"Bearer {key}":
+        if key and self.path_only.startswith("/v1") and self.command != "OPTIONS" and not self._authorized(key):
             return self._json({"error": "Unauthorized"}, 401)
         if time.monotonic() < self.server.ready_at and not self.path_only.startswith("/-/"):
             return self._send(503, b"")
-        methods, _, name = ROUTES.get(self.path_only, " ").rpartition(" ")
+        # vLLM mounts Prometheus's app on any path that starts with /metrics (/metrics/anything, /metricsX)
+        path = "/metrics" if self.path_only.startswith("/metrics") else self.path_only
+        methods, _, name = ROUTES.get(path, " ").rpartition(" ")
         if not name:
             return self._json({"detail": "Not Found"}, 404)
         if self.command not in methods.split():
             return self._json({"detail": "Method Not Allowed"}, 405)
         getattr(self, "h_" + name)()
+
+    def _authorized(self, key: str) -> bool:
+        """vLLM's check: `Authorization: <scheme> <key>`, the scheme `bearer` in any case."""
+        scheme, _, given = self.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and given == key
 
     def fail(self, exc: Exception) -> None:
         err = exc if isinstance(exc, ApiError) else ApiError(500, f"{type(exc).__name__}: {exc}")

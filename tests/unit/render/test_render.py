@@ -135,3 +135,42 @@ def test_rendered_headers_name_the_stack_file_they_came_from(tmp_path: Path, mon
     # inside the project it is named from the root, as the default one is
     inside = rendered({"ollama": {}})
     assert inside["compose.yaml"].startswith("# Rendered by `taustack render` from serving/stack.yaml: do not edit.")
+
+
+def balancer_of(files: dict[str, str], engine: str) -> dict[str, object]:
+    return yaml.safe_load(files["compose.yaml"])["services"][f"{engine}-balancer"]  # type: ignore[no-any-return]
+
+
+def test_a_public_balancer_checks_the_token_and_sends_the_engine_key_in_its_place() -> None:
+    """vLLM wants its own key (api_key_env), the client shows the API token: nginx checks one and sends the other."""
+    files = rendered({"vllm": {"model": "m", "gpus": 2, "bind": "0.0.0.0", "api_key_env": "VLLM_KEY"},
+                      "gateway": {"models": [{"name": "m", "engine": "vllm", "model": "m"}]}})
+    conf = files["nginx/vllm.conf"]
+    assert "include /tmp/taustack-auth.conf;" in conf and "include /tmp/taustack-engine-key.conf;" in conf
+    # the front port and both of the router's per-replica ports
+    assert conf.count("proxy_set_header Authorization $taustack_engine_authorization;") == 3
+    balancer = balancer_of(files, "vllm")
+    assert balancer["environment"] == {"TAUSTACK_API_TOKEN": "${TAUSTACK_API_TOKEN:?run: taustack up}",
+                                       "TAUSTACK_ENGINE_KEY": "${VLLM_KEY:?set VLLM_KEY in .env}"}
+    command = balancer["command"][-1]  # type: ignore[index]
+    assert 'map "" $$taustack_engine_authorization' in command and '"$$TAUSTACK_ENGINE_KEY"' in command
+    assert command.endswith("exec nginx -g 'daemon off;'")
+    # the gateway shows the balancer its token; the balancer does the rest
+    route = yaml.safe_load(files["litellm.yaml"])["model_list"][0]["litellm_params"]
+    assert route["api_key"] == "os.environ/TAUSTACK_API_TOKEN"
+
+
+def test_a_public_balancer_without_an_engine_key_forwards_no_authorization() -> None:
+    files = rendered({"ollama": {"replicas": 2, "bind": "0.0.0.0"}})
+    conf = files["nginx/ollama.conf"]
+    assert conf.count('proxy_set_header Authorization "";') == 3 and "engine-key" not in conf
+    assert "TAUSTACK_ENGINE_KEY" not in files["compose.yaml"]
+
+
+def test_a_loopback_balancer_passes_the_client_header_to_an_engine_with_its_own_key() -> None:
+    files = rendered({"vllm": {"model": "m", "gpus": 2, "api_key_env": "VLLM_KEY"},
+                      "gateway": {"models": [{"name": "m", "engine": "vllm", "model": "m"}]}})
+    assert "proxy_set_header Authorization" not in files["nginx/vllm.conf"]
+    assert "environment" not in balancer_of(files, "vllm")
+    route = yaml.safe_load(files["litellm.yaml"])["model_list"][0]["litellm_params"]
+    assert route["api_key"] == "os.environ/VLLM_KEY"
