@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 import httpx
 
 from taustack.eval.endpoints import Endpoint, Gateway
+from taustack.runtime.gateway import gateway_url
+from taustack.stackfile.base import published_url
 from taustack.stackfile.stack import StackSpec
 from taustack.workspace import Workspace
 
@@ -34,7 +36,7 @@ def load_stack(workspace: Workspace) -> tuple[StackSpec | None, str | None, str 
 def gateway_of(spec: StackSpec | None, key: str | None) -> Gateway | None:
     if spec is None or spec.gateway is None:
         return None
-    return Gateway(f"http://127.0.0.1:{spec.gateway.port}", tuple(dict.fromkeys(r.name for r in spec.gateway.models)),
+    return Gateway(gateway_url(spec.gateway), tuple(dict.fromkeys(r.name for r in spec.gateway.models)),
                    key)
 
 
@@ -49,10 +51,11 @@ def sha256_of(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def ollama_digest(port: int, model: str, token: str | None) -> str | None:
+def ollama_digest(url: str, model: str, token: str | None) -> str | None:
+    """The digest of `model` on the Ollama balancer at `url` (as published: see stackfile.base.published_url)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        answer = httpx.get(f"http://127.0.0.1:{port}/api/tags", headers=headers, timeout=5, trust_env=False)
+        answer = httpx.get(f"{url}/api/tags", headers=headers, timeout=5, trust_env=False)
         for entry in answer.json().get("models", []):
             if entry.get("name") in (model, f"{model}:latest") or entry.get("model") == model:
                 return str(entry.get("digest"))
@@ -71,8 +74,9 @@ def engine_fingerprint(spec: StackSpec, engine: str, model: str, root: Path, tok
                 "tool_call_parser": "llama-cpp-python grammar" if llama.server == "llama-cpp-python" else "jinja"}
     if engine == "ollama" and spec.ollama is not None:
         ollama = spec.ollama
-        return {"engine": "ollama", "image": ollama.image, "model": model,
-                "digest": ollama_digest(ollama.port, model, token), "context_size": ollama.env.context_length,
+        digest = ollama_digest(published_url(ollama.bind, ollama.port), model, token)
+        return {"engine": "ollama", "image": ollama.image, "model": model, "digest": digest,
+                "context_size": ollama.env.context_length,
                 "tool_call_parser": "ollama (the model's template)"}
     if engine == "vllm" and spec.vllm is not None:
         vllm = spec.vllm

@@ -85,3 +85,14 @@ def test_the_gateway_probe_dials_the_gateway_where_it_is_published(specific_port
     assert probe_gateway(gateway, None, deep=False) == "ready"
     elsewhere = GatewaySpec.model_validate({"port": specific_port, "models": routes})
     assert probe_gateway(elsewhere, None, deep=False) != "ready"
+
+
+def test_eval_reaches_the_gateway_where_it_is_published() -> None:
+    """`taustack eval run` resolves models through the gateway of the last rendered stack: at its bind, not 127.0.0.1."""
+    from taustack.eval.serving import gateway_of
+    from taustack.stackfile.stack import StackSpec
+
+    spec = StackSpec.model_validate({"gateway": {"bind": "192.168.1.10", "models": [
+        {"name": "m", "engine": "vllm", "model": "m"}]}, "vllm": {"model": "m"}})
+    gateway = gateway_of(spec, "sk-test")
+    assert gateway is not None and gateway.url == "http://192.168.1.10:4000"
