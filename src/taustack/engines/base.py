@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import httpx
@@ -21,6 +21,8 @@ class Replica:
     index: int
     port: int
     devices: tuple[str, ...]
+    # on the CPU, for engines that bind ranks to cores (vLLM): each rank's cores, in the engine's rank order
+    cores: tuple[tuple[int, ...], ...] = ()
 
     @property
     def service(self) -> str:
@@ -150,11 +152,20 @@ def place_group(
                         auth=is_public(spec.bind))
 
 
+def bind_cores(group: ReplicaGroup, cores: Sequence[tuple[tuple[int, ...], ...]]) -> ReplicaGroup:
+    """The group with each replica's rank cores (stackfile.cores placed them); unchanged when none are given."""
+    if not cores:
+        return group
+    replicas = tuple(replace(replica, cores=tuple(placed)) for replica, placed in zip(group.replicas, cores,
+                                                                                   strict=True))
+    return replace(group, replicas=replicas)
+
+
 def replica_service(
     group: ReplicaGroup, replica: Replica, image: str, health_test: tuple[str, ...], interval: str, *,
     start_period: str = "120s", entrypoint: tuple[str, ...] = (), command: tuple[str, ...] = (),
     environment: Mapping[str, str] | None = None, volumes: tuple[str, ...] = (), ipc: str = "",
-    ulimits: tuple[Ulimit, ...] = (),
+    ulimits: tuple[Ulimit, ...] = (), cpuset: str = "",
 ) -> ComposeService:
     """What every replica service has: restart on crash, a loopback port, a healthcheck, labels, GPU pinning;
     the rest (command, environment, mounts, ...) is the engine's own."""
@@ -167,6 +178,7 @@ def replica_service(
         environment=environment if environment is not None else {},
         volumes=volumes,
         ipc=ipc,
+        cpuset=cpuset,
         ulimits=ulimits,
         ports=(f"127.0.0.1:{replica.port}:{replica.port}",),
         healthcheck=Healthcheck(test=health_test, interval=interval, start_period=start_period),

@@ -21,11 +21,20 @@ from taustack.engines.base import (
     place_group,
     replica_service,
 )
+from taustack.engines.cpus import format_core_list
 from taustack.render.services import ComposeService, Ulimit
 from taustack.stackfile.vllm import VllmSpec
 from taustack.workspace import Workspace
 
 HF_CACHE = "/root/.cache/huggingface"
+
+
+def cpu_environment(spec: VllmSpec, replica: Replica) -> dict[str, str]:
+    """What vLLM needs on the CPU: each rank bound to its cores, KV-cache space per rank, and a compile cache per
+    replica in the HF cache (torch.compile takes most of a CPU start; a second start of the same layout skips it)."""
+    return {"VLLM_CPU_OMP_THREADS_BIND": "|".join(format_core_list(rank) for rank in replica.cores),
+            "VLLM_CPU_KVCACHE_SPACE": str(spec.kv_cache_gib),
+            "VLLM_CACHE_ROOT": f"{HF_CACHE}/taustack-vllm-cache/{replica.service}"}
 
 
 class VllmEngine:
@@ -71,7 +80,7 @@ class VllmEngine:
                 "--data-parallel-size", str(spec.data_parallel),
                 "--gpu-memory-utilization", str(spec.gpu_memory_utilization)]
         optional = {"--max-model-len": spec.max_model_len, "--max-num-seqs": spec.max_num_seqs,
-                    "--quantization": spec.quantization, "--chat-template": spec.chat_template,
+                    "--dtype": spec.dtype, "--quantization": spec.quantization, "--chat-template": spec.chat_template,
                     "--reasoning-parser": spec.reasoning_parser}
         for flag, value in optional.items():
             if value is not None:
@@ -96,10 +105,12 @@ class VllmEngine:
             health = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{replica.port}/health')"
             ulimits = (Ulimit("memlock", -1, -1), Ulimit("stack", 67108864)) if spec.unlimited_memlock else ()
             services.append(replica_service(
-                group, replica, spec.image, ("CMD", "python3", "-c", health), "10s",
+                group, replica, str(spec.image), ("CMD", "python3", "-c", health), "10s",
                 start_period="900s",  # a large model downloads and loads first
-                command=tuple(self.command(spec, replica)), environment=environment,
+                command=tuple(self.command(spec, replica)),
+                environment={**environment, **cpu_environment(spec, replica)} if replica.cores else environment,
                 volumes=(f"{cache}:{HF_CACHE}",), ipc="host", ulimits=ulimits,
+                cpuset=format_core_list(core for rank in replica.cores for core in rank),
             ))
         return services
 

@@ -23,8 +23,8 @@ SECRET_CHARS = "A-Za-z0-9._~+/=:@-"
 
 # nginx's keys in the order of the files rendered so far: its ulimits after its ports, its environment last
 BALANCER_KEY_ORDER = (
-    "image", "profiles", "restart", "entrypoint", "command", "volumes", "ipc", "ports", "ulimits", "depends_on",
-    "healthcheck", "labels", "deploy", "environment",
+    "image", "profiles", "restart", "entrypoint", "command", "volumes", "ipc", "cpuset", "ports", "ulimits",
+    "depends_on", "healthcheck", "labels", "deploy", "environment",
 )
 
 

@@ -11,8 +11,8 @@ CONFIG_LABEL = "io.taustack.config"
 
 # compose keys in the order they are written; `order` on a service may name another order of the same keys
 KEY_ORDER: tuple[str, ...] = (
-    "image", "profiles", "restart", "entrypoint", "command", "environment", "volumes", "ipc", "ulimits", "ports",
-    "depends_on", "healthcheck", "labels", "deploy",
+    "image", "profiles", "restart", "entrypoint", "command", "environment", "volumes", "ipc", "cpuset", "ulimits",
+    "ports", "depends_on", "healthcheck", "labels", "deploy",
 )
 
 
@@ -66,6 +66,7 @@ class ComposeService:
     environment: Mapping[str, str] = field(default_factory=dict)
     volumes: tuple[str, ...] = ()
     ipc: str = ""
+    cpuset: str = ""  # the cores the container may run on (`0-3,6`), where an engine binds its ranks to them
     ulimits: tuple[Ulimit, ...] = ()
     ports: tuple[str, ...] = ()
     depends_on: tuple[Dependency, ...] = ()
@@ -91,6 +92,7 @@ class ComposeService:
             "environment": shared.setdefault(id(self.environment), dict(self.environment)),
             "volumes": list(self.volumes),
             "ipc": self.ipc,
+            "cpuset": self.cpuset,
             "ulimits": {u.name: u.soft if u.hard is None else {"soft": u.soft, "hard": u.hard}
                         for u in self.ulimits},
             "ports": list(self.ports),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from taustack.engines.base import Engine, ReplicaGroup
+from taustack.engines.base import Engine, ReplicaGroup, bind_cores
 from taustack.engines.registry import engine_sections
 from taustack.render import litellm, monitoring
 from taustack.render.compose import balancer_service, compose_document, router_service
@@ -42,6 +42,7 @@ def render_stack(resolved: ResolvedStack, workspace: Workspace, stack_file: Path
     files: dict[str, str] = {}
     for engine, section in sections:
         group = engine.build_group(section, resolved.devices(engine.name))
+        group = bind_cores(group, resolved.cores.get(engine.name, ()))
         group = replace(group, router=spec.balancer.affinity_for(len(group.replicas)) == "router")
         groups.append(group)
         view = balancer_view(group, spec.balancer, source, monitoring=spec.monitoring is not None)

@@ -7,13 +7,15 @@ so rendering a ResolvedStack never fails on the spec.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from taustack.engines.cpus import CoreInventory, host_cores
 from taustack.engines.gpus import Inventory
 from taustack.errors import SpecError
 from taustack.planner.layout import find_config
 from taustack.stackfile.conflicts import check_shared
+from taustack.stackfile.cores import RankCores, place_cores
 from taustack.stackfile.gpus import Placement, nvidia_smi_inventory
 from taustack.stackfile.stack import StackSpec
 from taustack.stackfile.vllm import VllmSpec
@@ -21,27 +23,31 @@ from taustack.stackfile.vllm import VllmSpec
 
 @dataclass(frozen=True)
 class ResolvedStack:
-    """A validated spec and what the host said about it: the devices of every replica, by engine section."""
+    """A validated spec and what the host said about it: the devices of every replica, by engine section, and the
+    cores of each rank of the sections that bind them (vLLM on the CPU)."""
 
     spec: StackSpec
     placements: Mapping[str, Placement]
+    cores: Mapping[str, RankCores] = field(default_factory=dict)
 
     def devices(self, engine: str) -> Placement:
         return self.placements[engine]
 
 
 def resolve_stack(
-    spec: StackSpec, environment: Mapping[str, str] | None = None, inventory: Inventory = nvidia_smi_inventory
+    spec: StackSpec, environment: Mapping[str, str] | None = None, inventory: Inventory = nvidia_smi_inventory,
+    core_inventory: CoreInventory = host_cores,
 ) -> ResolvedStack:
-    """Place `gpus: all` on the inventory (then no GPU or port may be used twice), check vLLM's layout against a
-    cached config.json and that every provider key is set (`environment`: the process environment and .env).
-    Errors are SpecErrors naming the field."""
+    """Place `gpus: all` on the inventory (then no GPU or port may be used twice) and vLLM's CPU ranks on this host's
+    cores, check vLLM's layout against a cached config.json and that every provider key is set (`environment`: the
+    process environment and .env). Errors are SpecErrors naming the field."""
     placements = {name: spec.placement(name, inventory) for name, _ in spec.engine_sections()}
     check_shared(spec, placements)
+    cores = place_cores(spec, core_inventory)
     if spec.vllm is not None and spec.vllm.config is None:
         check_cached_layout(spec.vllm)
     check_keys(spec, environment or {})
-    return ResolvedStack(spec=spec, placements=placements)
+    return ResolvedStack(spec=spec, placements=placements, cores=cores)
 
 
 def check_cached_layout(vllm: VllmSpec) -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
+from taustack.engines.cpus import parse_core_list
 from taustack.errors import SpecError
 from taustack.planner.layout import layout_problem, shape_from_config
 from taustack.stackfile.base import EnvName, ImageRef, ModelName, Port, ReplicaGroupSpec
 from taustack.stackfile.gpus import PlacementError
-from taustack.versions import VLLM_VERSION
+from taustack.versions import VLLM_CPU_IMAGE, VLLM_IMAGE, VLLM_VERSION
 
 # The parsers the pinned vLLM knows: 0.31.0's ToolParserManager and ReasoningParserManager registries (read inside the
 # CPU image, the same source; tests/docker/test_vllm_cpu.py compares). Names outside these lists are refused.
@@ -30,6 +32,15 @@ REASONING_PARSERS = (
     "minimax_m3", "mistral", "muse_glimmer", "nemotron_v3", "olmo3", "openai_gptoss", "poolside_v1", "qwen3",
     "seed_oss", "step3", "step3p5",
 )
+# The head sizes vLLM 0.31.0's CPU attention takes (CPUAttentionBackend.get_supported_head_sizes; the CPU image's own
+# list is compared in tests/docker/test_vllm_cpu.py): a model with another head_dim fails at start on the CPU.
+CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
+DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
+
+
+def check_core_list(value: object) -> tuple[int, ...] | None:
+    """`0-3,6`, a list of core numbers, or None (the cores this host gives the controller)."""
+    return None if value is None else parse_core_list(value)  # type: ignore[arg-type]
 
 
 class VllmSpec(ReplicaGroupSpec):
@@ -39,7 +50,8 @@ class VllmSpec(ReplicaGroupSpec):
     served_model_name: ModelName | None = Field(None, description="the name clients ask for (default: the model id)")
     config: str | None = Field(None, description="the model's config.json on this host, to check the layout "
                                                  "(default: looked up in the local HF cache)")
-    image: ImageRef = Field(f"vllm/vllm-openai:v{VLLM_VERSION}", description="the engine image, pinned")
+    image: ImageRef | None = Field(None, description=f"the engine image, pinned (default: {VLLM_IMAGE} on GPUs, "
+                                                     f"{VLLM_CPU_IMAGE} on the CPU)")
     tensor_parallel: int = Field(1, ge=1, description="--tensor-parallel-size: GPUs sharing each layer")
     pipeline_parallel: int = Field(1, ge=1, description="--pipeline-parallel-size: stages of layers")
     data_parallel: int = Field(1, ge=1, description="--data-parallel-size: engine copies inside one replica")
@@ -47,6 +59,15 @@ class VllmSpec(ReplicaGroupSpec):
     gpu_memory_utilization: float = Field(0.9, gt=0.1, le=1.0, description="--gpu-memory-utilization")
     max_num_seqs: int | None = Field(None, ge=1, description="--max-num-seqs (per DP rank)")
     quantization: str | None = Field(None, description="--quantization (awq, gptq, fp8, ...)")
+    dtype: str | None = Field(None, description=f"--dtype ({', '.join(DTYPES)}; default: vLLM's auto, which is "
+                                                "bfloat16 on a CPU for a float32 checkpoint)")
+    cpu_cores: Annotated[tuple[int, ...] | None, BeforeValidator(check_core_list)] = Field(
+        None, description="on the CPU: the cores the replicas' ranks are bound to, one rank per cores_per_rank "
+                          "cores, e.g. '0-7' (default: every core this host gives the controller)")
+    cores_per_rank: int = Field(1, ge=1, description="on the CPU: cores each TP/PP/DP rank is bound to "
+                                                    "(VLLM_CPU_OMP_THREADS_BIND)")
+    kv_cache_gib: int = Field(1, ge=1, description="on the CPU: GiB of KV cache per rank (VLLM_CPU_KVCACHE_SPACE); "
+                                                   "GPUs size theirs with gpu_memory_utilization")
     enable_lora: bool = Field(False, description="--enable-lora")
     lora_modules: dict[str, str] = Field(default_factory=dict, description="--lora-modules name=path")
     chat_template: str | None = Field(None, description="--chat-template (a path inside the container)")
@@ -60,6 +81,33 @@ class VllmSpec(ReplicaGroupSpec):
     port: Port = Field(8000, description="the balancer's port; replica i listens on port+1+i")
     extra_args: list[str] = Field(default_factory=list, description="more `vllm serve` flags, passed as given")
     gpus_per_replica: int | None = Field(None, ge=1, description="derived: TP x PP x DP")
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str | None) -> str | None:
+        if value is not None and value not in DTYPES:
+            raise ValueError(f"{value!r} is not a vLLM --dtype ({', '.join(DTYPES)})")
+        return value
+
+    @model_validator(mode="after")
+    def _image(self) -> VllmSpec:
+        """The GPU image on GPUs, the CPU build of the same vLLM on the CPU, unless the file names one."""
+        if self.image is None:
+            self.image = VLLM_CPU_IMAGE if self.on_cpu() else VLLM_IMAGE
+        return self
+
+    @model_validator(mode="after")
+    def _cores(self) -> VllmSpec:
+        """cpu_cores given: every rank of every replica gets cores_per_rank cores of them (the host's are checked
+        when the stack resolves)."""
+        if self.cpu_cores is None:
+            return self
+        if not self.on_cpu():
+            raise ValueError("cpu_cores: set, but the replicas run on GPUs (gpus / gpu_ids)")
+        needed = self.cores_needed()
+        if needed > len(self.cpu_cores):
+            raise ValueError(f"cpu_cores: {self.cores_layout()} need {needed} cores, {len(self.cpu_cores)} given")
+        return self
 
     @field_validator("tool_call_parser", "reasoning_parser")
     @classmethod
@@ -87,7 +135,8 @@ class VllmSpec(ReplicaGroupSpec):
         return self
 
     def layout_problem(self, path: Path) -> str | None:
-        """`field: why` when the model at `path` (its config.json) cannot take this TP/PP; None when it can."""
+        """`field: why` when the model at `path` (its config.json) cannot take this TP/PP (or, on the CPU, its
+        head_dim); None when it can."""
         try:
             config = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -101,6 +150,9 @@ class VllmSpec(ReplicaGroupSpec):
         problem = layout_problem(shape, self.tensor_parallel, self.pipeline_parallel)
         if problem:
             return f"{'tensor_parallel' if problem.startswith('TP') else 'pipeline_parallel'}: {problem}"
+        if self.on_cpu() and shape.head_dim not in CPU_HEAD_SIZES:
+            return (f"model: head_dim {shape.head_dim} of {self.model} is not one vLLM's CPU attention takes "
+                    f"({', '.join(map(str, CPU_HEAD_SIZES))}): serve it on GPUs or with llama.cpp")
         return None
 
     def per_replica_gpus(self, section: str, devices: list[str] | None) -> int | None:
@@ -112,6 +164,18 @@ class VllmSpec(ReplicaGroupSpec):
             raise PlacementError(f"{section}.gpus: {count} GPUs leave {count % size} idle: each replica takes "
                                  f"TP x PP x DP = {size}")
         return size
+
+    def on_cpu(self) -> bool:
+        return self.gpus == "cpu" and not self.gpu_ids
+
+    def cores_needed(self) -> int:
+        """Cores the CPU replicas bind: replicas x TP x PP x DP ranks x cores_per_rank."""
+        return (self.replicas or 1) * self.replica_size() * self.cores_per_rank
+
+    def cores_layout(self) -> str:
+        """The count of cores_needed in words, for errors."""
+        return (f"{self.replicas or 1} replica(s) x {self.replica_size()} rank(s) (TP x PP x DP) x "
+                f"{self.cores_per_rank} core(s) per rank")
 
     def served_name(self) -> str:
         return self.served_model_name or self.model

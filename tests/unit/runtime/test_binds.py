@@ -88,7 +88,7 @@ def test_the_gateway_probe_dials_the_gateway_where_it_is_published(specific_port
 
 
 def test_eval_reaches_the_gateway_where_it_is_published() -> None:
-    """`taustack eval run` resolves models through the gateway of the last rendered stack: at its bind, not 127.0.0.1."""
+    """`taustack eval run` reaches the gateway of the last rendered stack at its bind, not at 127.0.0.1."""
     from taustack.eval.serving import gateway_of
     from taustack.stackfile.stack import StackSpec
 
