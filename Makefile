@@ -66,14 +66,14 @@ images-offline:
 lock:
 	scripts/lock.sh
 
-# Every image taustack builds itself (base images, the llama.cpp engine; WITH_TRAINER=1: the CPU trainer too);
-# none needs a registry.
+# Every image taustack builds itself (base images, the llama.cpp engine, the CPU vLLM; WITH_TRAINER=1: the CPU trainer
+# too); none needs a registry. `make demo` builds only what it uses (no vLLM).
 images:
-	scripts/images.sh
+	WITH_VLLM=1 scripts/images.sh
 
 # Images the Docker tests use (when a Docker Engine is running).
 images-test:
-	@if scripts/install-docker.sh --check 2>/dev/null; then WITH_TRAINER=1 scripts/images.sh; \
+	@if scripts/install-docker.sh --check 2>/dev/null; then WITH_TRAINER=1 WITH_VLLM=1 scripts/images.sh; \
 	else echo "images-test: no Docker Engine: Docker tests will be skipped"; fi
 
 models/tiny/tiny.gguf: | $(VENV)/.installed

@@ -6,6 +6,8 @@
 #   taustack/router:0.1.17                     -> docker/router.Dockerfile (vllm-router, its PyPI wheel)
 #   taustack/trainer:cpu (WITH_TRAINER=1 only) -> docker/trainer.Dockerfile on the Debian Python base, CPU torch from
 #                                                 pip's find-links folder when it holds the wheel, else TORCH_INDEX_URL
+#   taustack/vllm-cpu:0.31.0 (WITH_VLLM=1 only) -> docker/vllm-cpu.Dockerfile: vLLM on the CPU (3 GB; the tests and
+#                                                 `gpus: cpu` vllm sections use it, the demo does not), same torch
 # Every pip install in them is hash-checked from requirements/*.txt (scripts/lock.sh); the image tags come from
 # src/taustack/versions.py. Build context: the checkout (the Dockerfiles COPY the locks from requirements/).
 set -euo pipefail
@@ -17,6 +19,7 @@ GATEWAY_IMAGE=${GATEWAY_IMAGE:-$(version GATEWAY_IMAGE)}
 ROUTER_IMAGE=${ROUTER_IMAGE:-$(version ROUTER_IMAGE)}
 CONTROLLER_IMAGE=$(version CONTROLLER_IMAGE)
 TRAINER_IMAGE=${TRAINER_IMAGE:-$(version TRAINER_CPU_IMAGE)}
+VLLM_CPU_IMAGE=${VLLM_CPU_IMAGE:-$(version VLLM_CPU_IMAGE)}
 # torch's version (and the hash pip checks) is the one in the lock
 TORCH_VERSION=$(sed -n 's/^torch==\([^ ]*\).*/\1/p' "$HERE/requirements/trainer-torch.txt")
 TORCH_INDEX_URL=${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}
@@ -51,23 +54,39 @@ for pair in "taustack/prometheus:bookworm=docker/prometheus.Dockerfile=docker" \
     docker build -q -f "$HERE/$dockerfile" -t "$image" "$HERE/$context" >/dev/null
   fi
 done
-# The CPU trainer (1.8 GB; the tests train with it, the demo does not need it) holds this checkout's code too:
-# built on every call with WITH_TRAINER=1 (Docker's cache leaves only the last layer to redo when the code changed).
-if [ "${WITH_TRAINER:-0}" != 1 ]; then
-  exit 0
-fi
-# Its build context is the checkout; build/trainer-wheels/ (gitignored) carries a local torch wheel when pip has one.
+# The CPU trainer and the CPU vLLM take torch from build/trainer-wheels/ (gitignored, in their build context) when pip
+# has the wheel on this host, else from TORCH_INDEX_URL; the folder goes once the builds are done, so that it is not in
+# the next build's context (the checkout).
 wheels="$HERE/build/trainer-wheels"
-rm -rf "$wheels" && mkdir -p "$wheels"
-find_links=${PIP_FIND_LINKS:-$(python3 -m pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\\([^' ]*\\).*/\\1/p" | head -1)}
-wheel=$(ls "${find_links:-/nonexistent}"/torch-"$TORCH_VERSION"-cp311-*x86_64.whl 2>/dev/null | head -1 || true)
-if [ -n "$wheel" ]; then
-  ln "$wheel" "$wheels/" 2>/dev/null || cp -p "$wheel" "$wheels/"
-  echo "[images] building $TRAINER_IMAGE (torch from $wheel; first build: pip installs TRL & co, 2-3 minutes)" >&2
-else
-  echo "[images] building $TRAINER_IMAGE (torch $TORCH_VERSION from $TORCH_INDEX_URL; first build: several minutes)" >&2
-fi
-# the wheel folder goes once the build is done, so that it is not in the next build's context (the checkout)
+stage_torch() {
+  rm -rf "$wheels" && mkdir -p "$wheels"
+  local find_links wheel
+  find_links=${PIP_FIND_LINKS:-$(python3 -m pip config list 2>/dev/null | sed -n "s/^[^=]*find-links='\\([^' ]*\\).*/\\1/p" | head -1)}
+  wheel=$(ls "${find_links:-/nonexistent}"/torch-"$TORCH_VERSION"-cp311-*x86_64.whl 2>/dev/null | head -1 || true)
+  if [ -n "$wheel" ]; then
+    ln "$wheel" "$wheels/" 2>/dev/null || cp -p "$wheel" "$wheels/"
+    echo "torch from $wheel"
+  else
+    echo "torch $TORCH_VERSION from $TORCH_INDEX_URL"
+  fi
+}
 trap 'rm -rf "$wheels"' EXIT
-docker build -q -f "$HERE/docker/trainer.Dockerfile" --build-arg BASE_IMAGE=taustack/python:bookworm \
-  --build-arg TORCH_INDEX_URL="$TORCH_INDEX_URL" -t "$TRAINER_IMAGE" "$HERE" >/dev/null
+# The CPU trainer (1.8 GB; the tests train with it, the demo does not need it) holds this checkout's code: built on
+# every call with WITH_TRAINER=1 (Docker's cache leaves only the last layer to redo when the code changed).
+if [ "${WITH_TRAINER:-0}" = 1 ]; then
+  source=$(stage_torch)
+  echo "[images] building $TRAINER_IMAGE ($source; first build: pip installs TRL & co, 2-3 minutes)" >&2
+  docker build -q -f "$HERE/docker/trainer.Dockerfile" --build-arg BASE_IMAGE=taustack/python:bookworm \
+    --build-arg TORCH_INDEX_URL="$TORCH_INDEX_URL" -t "$TRAINER_IMAGE" "$HERE" >/dev/null
+fi
+# vLLM on the CPU (WITH_VLLM=1): built once per version (its tag), like the llama.cpp engine
+if [ "${WITH_VLLM:-0}" = 1 ]; then
+  if docker image inspect "$VLLM_CPU_IMAGE" >/dev/null 2>&1 && [ "${1:-}" != "--rebuild" ]; then
+    echo "[images] present: $VLLM_CPU_IMAGE" >&2
+  else
+    source=$(stage_torch)
+    echo "[images] building $VLLM_CPU_IMAGE ($source; vllm-cpu and its dependencies, 1.9 GB: 2-4 minutes)" >&2
+    docker build -q -f "$HERE/docker/vllm-cpu.Dockerfile" --build-arg TORCH_INDEX_URL="$TORCH_INDEX_URL" \
+      -t "$VLLM_CPU_IMAGE" "$HERE" >/dev/null
+  fi
+fi
