@@ -123,7 +123,7 @@ up-ollama: $(VENV)/.installed
 	$(TAUSTACK) up --engine ollama $(UP_STACK) $(OVERRIDES)
 
 # PROFILE=vllm-tp|vllm-pp|vllm-dp: the static profiles of compose/vllm.yaml (MODEL, and GPU_IDS as a count,
-# override .env);
+# override .env); GPUS=cpu runs them on the CPU (compose/vllm-cpu.yaml: vLLM's CPU build, no GPU reservation);
 # without PROFILE: the vllm: section of the stack file, rendered, behind nginx on :8000.
 VLLM_COUNT = $(words $(subst $(comma), ,$(GPU_IDS)))
 comma := ,
@@ -132,7 +132,7 @@ up-vllm: $(VENV)/.installed
 ifdef PROFILE
 	$(if $(GPU_IDS),@echo "up-vllm: static profiles take a GPU count ($(VLLM_COUNT)); Docker picks the GPUs")
 	$(if $(MODEL),VLLM_MODEL=$(MODEL)) $(if $(GPU_IDS),VLLM_GPUS=$(VLLM_COUNT) $(VLLM_AXIS)=$(VLLM_COUNT)) \
-	  docker compose --profile $(PROFILE) up -d --wait
+	  docker compose $(if $(filter cpu 0,$(GPUS)),-f compose.yaml -f compose/vllm-cpu.yaml) --profile $(PROFILE) up -d --wait
 else
 	$(TAUSTACK) up --engine vllm $(UP_STACK) $(OVERRIDES)
 endif
