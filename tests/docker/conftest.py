@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from taustack import versions
 from tests.helpers import ROOT, run_cli, write_stack
 
 NGINX_IMAGE = os.environ.get("TAUSTACK_TEST_NGINX_IMAGE", "taustack/nginx:bookworm")
@@ -135,6 +136,36 @@ def remove_stale_test_stacks() -> None:
              if len(line.split()) == 2 and left_behind(line.split()[1])]
     if stale:
         docker("rm", "-f", *stale, check=False)
+
+
+VLLM_CPU_IMAGE = os.environ.get("TAUSTACK_TEST_VLLM_IMAGE", versions.VLLM_CPU_IMAGE)
+VLLM_TINY = "/root/.cache/huggingface/tiny/hf"  # the tiny model inside a vLLM container (its HF cache: vllm_cache)
+
+
+@pytest.fixture(scope="session")
+def vllm_cpu_image(base_images: None) -> str:
+    """vLLM's CPU build (scripts/images.sh WITH_VLLM=1); built here when `make test` did not."""
+    if docker("image", "inspect", VLLM_CPU_IMAGE, check=False).returncode != 0:
+        subprocess.run([str(ROOT / "scripts" / "images.sh")], check=True, timeout=1800,
+                       env={**os.environ, "WITH_VLLM": "1"})
+    return VLLM_CPU_IMAGE
+
+
+@pytest.fixture(scope="session")
+def vllm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A host folder every real-vLLM test mounts as the HF cache: the tiny model (head_dim 64) at tiny/hf, and the
+    compile caches vLLM writes there (a second start of a layout skips torch.compile)."""
+    cache = tmp_path_factory.mktemp("vllm-cache")
+    result = run_cli("model", "tiny", str(cache / "tiny"), env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    return cache
+
+
+def vllm_section(cache: Path, **fields: object) -> dict[str, object]:
+    """A vllm: section serving the tiny model on the CPU, exactly (float32), with a small KV cache."""
+    return {"model": VLLM_TINY, "served_model_name": "tiny", "config": str(cache / "tiny" / "hf" / "config.json"),
+            "hf_cache": str(cache), "dtype": "float32", "max_model_len": 4096, "kv_cache_gib": 1,
+            "tool_call_parser": "hermes", **fields}
 
 
 FAKE_VLLM_IMAGE = "taustack-test/fake-vllm:latest"

@@ -59,7 +59,8 @@ class VllmEngine:
         return name
 
     def served_models(self, spec: VllmSpec) -> tuple[str, ...]:
-        return (spec.served_name(),)
+        """The served name and every LoRA adapter's (vLLM lists them in /v1/models; clients ask for them by name)."""
+        return (spec.served_name(), *spec.lora_modules)
 
     def litellm_params(self, model: str, group: ReplicaGroup) -> dict[str, Any]:
         """LiteLLM's `hosted_vllm/` provider on the OpenAI API (/v1)."""
@@ -103,7 +104,9 @@ class VllmEngine:
         services = []
         for replica in group.replicas:
             health = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{replica.port}/health')"
-            ulimits = (Ulimit("memlock", -1, -1), Ulimit("stack", 67108864)) if spec.unlimited_memlock else ()
+            # NCCL's (GPUs only)
+            gpu_limits = spec.unlimited_memlock and not spec.on_cpu()
+            ulimits = (Ulimit("memlock", -1, -1), Ulimit("stack", 67108864)) if gpu_limits else ()
             services.append(replica_service(
                 group, replica, str(spec.image), ("CMD", "python3", "-c", health), "10s",
                 start_period="900s",  # a large model downloads and loads first

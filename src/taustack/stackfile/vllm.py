@@ -76,8 +76,8 @@ class VllmSpec(ReplicaGroupSpec):
     enable_prefix_caching: bool = Field(True, description="--enable-prefix-caching (agent turns share prefixes)")
     api_key_env: EnvName | None = Field(None, description="variable holding vLLM's --api-key (protects /v1 only)")
     hf_cache: str = Field("hf-cache", description="a volume name or a host path for /root/.cache/huggingface")
-    unlimited_memlock: bool = Field(True, description="memlock -1, which NCCL wants; hosts whose kernel refuses "
-                                                      "raising it (some sandboxes) need false")
+    unlimited_memlock: bool = Field(True, description="memlock -1, which NCCL wants (GPUs only); hosts whose kernel "
+                                                      "refuses raising it (some sandboxes) need false")
     port: Port = Field(8000, description="the balancer's port; replica i listens on port+1+i")
     extra_args: list[str] = Field(default_factory=list, description="more `vllm serve` flags, passed as given")
     gpus_per_replica: int | None = Field(None, ge=1, description="derived: TP x PP x DP")
