@@ -67,6 +67,9 @@ class ReplicaGroup:
     # the variable holding the engine's own API key (vLLM's --api-key); a balancer that checks the API token sends
     # this key upstream in its place
     key_env: str | None = None
+    # the tool-calling conformance check (engines.toolcheck): require, warn or off, and the parser it exercises
+    tool_check: str = "off"
+    tool_parser: str = ""
 
     @property
     def profile(self) -> str:

@@ -64,7 +64,9 @@ class LlamacppEngine:
         native = spec.server == "llama-server"
         routes = replace(self.routes, health_path=HEALTH_PATHS[spec.server], reuse_connections=not native,
                          metrics_path="/metrics" if native else None)
-        return place_group(self.name, spec, spec.port, routes, self.served_models(spec), devices)
+        group = place_group(self.name, spec, spec.port, routes, self.served_models(spec), devices)
+        parser = "jinja (llama-server)" if native else "grammar (llama-cpp-python)"
+        return replace(group, tool_check=spec.tool_check, tool_parser=parser)
 
     def model_key(self, name: str) -> str:
         return name

@@ -53,7 +53,8 @@ class VllmEngine:
     def build_group(self, spec: VllmSpec, devices: Sequence[tuple[str, ...]]) -> ReplicaGroup:
         """Each replica on TP x PP x DP of the devices (validation and resolve_stack checked the layout)."""
         group = place_group(self.name, spec, spec.port, self.routes, self.served_models(spec), devices)
-        return replace(group, key_env=spec.api_key_env)
+        return replace(group, key_env=spec.api_key_env, tool_check=spec.tool_check if spec.tool_call_parser else "off",
+                       tool_parser=spec.tool_call_parser or "")
 
     def model_key(self, name: str) -> str:
         return name

@@ -33,7 +33,8 @@ from taustack.runtime.gateway import gateway_url, probe_gateway, wait_gateway
 from taustack.runtime.health import probe_balancers, probe_everything, wait_ready
 from taustack.runtime.images import require_local_images
 from taustack.runtime.pull import pull_missing
-from taustack.runtime.status import RECENT_WINDOW, ReplicaRow, build_rows, gateway_row, print_table
+from taustack.runtime.status import RECENT_WINDOW, ReplicaRow, build_rows, gateway_row, print_table, tool_rows
+from taustack.runtime.toolcheck import check_groups
 from taustack.runtime.traffic import summarize_lines
 from taustack.secrets import API_TOKEN, MASTER_KEY, ensure_secret, environment, read_env
 from taustack.stackfile.resolve import resolve_stack
@@ -64,6 +65,14 @@ class Stack:
 
     def master_key(self) -> str | None:
         return read_env(self.env_file).get(MASTER_KEY) or os.environ.get(MASTER_KEY)
+
+    def client_headers(self, group: ReplicaGroup) -> dict[str, str]:
+        """What a client sends the group's balancer: the API token on a public bind, else the engine's own key
+        (vLLM's api_key_env: a loopback balancer passes the client's Authorization on), else nothing."""
+        secret = self.api_token() if group.auth else None
+        if not group.auth and group.key_env:
+            secret = read_env(self.env_file).get(group.key_env) or os.environ.get(group.key_env)
+        return {"Authorization": f"Bearer {secret}"} if secret else {}
 
     def ensure_secrets(self) -> None:
         """The master key (gateway) and the API token (public binds) exist in .env before compose reads it."""
@@ -260,11 +269,16 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float, warm_models
         answer = wait_gateway(stack.spec.gateway, stack.master_key(), remaining) if ready else "not probed"
         rows.append(gateway_row(stack.spec.gateway, answer, containers))
         ready = ready and answer == "ready"
+    checks = check_groups(groups, stack.client_headers) if ready else []
+    rows += tool_rows(checks)
     print_table(rows, console)
     if not ready:
         bad = [row.service for row in rows if not row.ready]
         explain(project, bad, console)
         raise NotReadyError(f"not ready after {int(timeout_s)}s: {', '.join(bad)}")
+    failed = [check.line() for check in checks if check.blocks]
+    if failed:
+        raise NotReadyError("; ".join(failed) + " (tool_check: require; warn or off in the stack file to serve anyway)")
     urls = ", ".join(f"{group.engine} {group.balancer_url}" for group in groups)
     if stack.with_gateway and stack.spec.gateway is not None:
         urls += f", gateway {gateway_url(stack.spec.gateway)}/v1 (key: taustack key)"
@@ -285,16 +299,18 @@ def status(stack: Stack, console: Console, as_json: bool = False) -> list[Replic
     groups = stack.require_groups()
     project = stack.project()
     token = stack.api_token()
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         containers_job = pool.submit(container_states, project)
         log_job = pool.submit(recent_log_lines, project, [g.balancer_service for g in groups], RECENT_WINDOW)
         gateway_job = (pool.submit(probe_gateway, stack.spec.gateway, None, False)
                        if stack.with_gateway and stack.spec.gateway is not None else None)
+        tools_job = pool.submit(check_groups, groups, stack.client_headers)
         probes, balancers, connections = asyncio.run(probe_everything(groups, token))
         rows = build_rows(groups, probes, containers_job.result(), balancers, summarize_lines(log_job.result()),
                           connections)
         if gateway_job is not None and stack.spec.gateway is not None:
             rows.append(gateway_row(stack.spec.gateway, gateway_job.result(), containers_job.result()))
+        rows += tool_rows(tools_job.result())
     if as_json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
     else:

@@ -13,6 +13,7 @@ from taustack.engines.base import ReplicaGroup, ReplicaHealth
 from taustack.runtime.docker import ContainerState
 from taustack.runtime.gateway import gateway_url
 from taustack.runtime.health import is_ready, missing_models
+from taustack.runtime.toolcheck import ToolCheckResult
 from taustack.runtime.traffic import ReplicaTraffic, distinct_sessions
 from taustack.stackfile.gateway import GatewaySpec
 
@@ -149,7 +150,8 @@ def print_table(rows: Sequence[ReplicaRow], console: Console, window: str = RECE
             row.engine,
             row.gpus,
             row.container,
-            "yes" if row.ready else f"[red]no[/red] ({row.problem})",
+            ("yes" if not row.problem else f"yes ([yellow]{row.problem}[/yellow])") if row.ready
+            else f"[red]no[/red] ({row.problem})",
             row.version or "-",
             ", ".join(row.models_on_disk) or "-",
             ", ".join(row.models_loaded) or "-",
@@ -160,6 +162,15 @@ def print_table(rows: Sequence[ReplicaRow], console: Console, window: str = RECE
             number(row.in_flight),
         )
     console.print(table)
+
+
+def tool_rows(results: Sequence[ToolCheckResult]) -> list[ReplicaRow]:
+    """A row per checked group: the forced tool call through its balancer (a warn-policy failure shows, ready)."""
+    return [ReplicaRow(service=f"{result.engine}-tool-calls", engine=result.engine, gpus="-", container="-",
+                       ready=not result.blocks, version=f"{result.parser} ({result.policy})",
+                       models_on_disk=(result.model,), models_loaded=(),
+                       problem=("warn: " if result.problem and not result.blocks else "") + result.problem)
+            for result in results]
 
 
 def gateway_row(gateway: GatewaySpec, answer: str, containers: dict[str, ContainerState]) -> ReplicaRow:

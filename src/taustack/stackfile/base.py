@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -92,6 +92,11 @@ def check_env_name(value: str) -> str:
         raise ValueError("is not an environment variable name: give the variable's name, never the key itself")
     return value
 
+
+ToolCheck = Literal["require", "warn", "off"]
+TOOL_CHECK_HELP = ("the tool-calling conformance check at `up` and in `status` (a forced call through the balancer, "
+                   "well-formed, following its schema, streamed equal to non-streamed): require (a failure fails "
+                   "`up`, exit 3), warn (shown in status only) or off")
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 ModelName = Annotated[str, AfterValidator(check_model_name)]

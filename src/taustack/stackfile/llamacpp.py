@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from taustack.stackfile.base import ImageRef, ModelName, Port, ReplicaGroupSpec
+from taustack.stackfile.base import TOOL_CHECK_HELP, ImageRef, ModelName, Port, ReplicaGroupSpec, ToolCheck
 
 
 class LlamacppSpec(ReplicaGroupSpec):
@@ -24,6 +24,9 @@ class LlamacppSpec(ReplicaGroupSpec):
     chat_format: str | None = Field(None, description="llama-cpp-python only: its chat format "
                                                       "(default chatml-function-calling, which supports tools)")
     threads: int = Field(2, ge=1, description="CPU threads per replica")
+    tool_check: ToolCheck = Field("warn", description=TOOL_CHECK_HELP + "; default warn: llama-server lets a model "
+                                  "write text before a call, and a group serving a model that never calls tools by "
+                                  "itself must still come up")
     context_size: int = Field(8192, ge=128, description="tokens per slot (the server gets context_size x slots)")
     slots: int | None = Field(None, ge=1, description="requests each replica serves at once "
                                                       "(llama-server --parallel; default 2; llama-cpp-python: 1)")

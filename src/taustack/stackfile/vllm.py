@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, mo
 from taustack.engines.cpus import parse_core_list
 from taustack.errors import SpecError
 from taustack.planner.layout import layout_problem, shape_from_config
-from taustack.stackfile.base import EnvName, ImageRef, ModelName, Port, ReplicaGroupSpec
+from taustack.stackfile.base import TOOL_CHECK_HELP, EnvName, ImageRef, ModelName, Port, ReplicaGroupSpec, ToolCheck
 from taustack.stackfile.gpus import PlacementError
 from taustack.versions import VLLM_CPU_IMAGE, VLLM_IMAGE, VLLM_VERSION
 
@@ -73,6 +73,9 @@ class VllmSpec(ReplicaGroupSpec):
     chat_template: str | None = Field(None, description="--chat-template (a path inside the container)")
     tool_call_parser: str | None = Field("hermes", description="with --enable-auto-tool-choice; None: no tools")
     reasoning_parser: str | None = Field(None, description="--reasoning-parser for models that think")
+    tool_check: ToolCheck = Field("require", description=TOOL_CHECK_HELP + "; default require: a group with a tool "
+                                  "parser is there for agents, and a parser that does not fit the model fails them all "
+                                  "(off without tool_call_parser)")
     enable_prefix_caching: bool = Field(True, description="--enable-prefix-caching (agent turns share prefixes)")
     api_key_env: EnvName | None = Field(None, description="variable holding vLLM's --api-key (protects /v1 only)")
     hf_cache: str = Field("hf-cache", description="a volume name or a host path for /root/.cache/huggingface")
