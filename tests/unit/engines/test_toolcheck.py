@@ -40,7 +40,7 @@ def test_streamed_tool_calls_add_up(names: tuple[str | None, ...]) -> None:
     [
         ({"content": "I cannot call tools"}, "stop", "no tool call (content: 'I cannot call tools')"),
         ({"content": '<tool_call>{"name": "get_order", "arguments": {"order_id": "#W1'}, "length",
-         "the call was cut by max_tokens (64)"),
+         "the call was cut by max_tokens (256)"),
         ({"content": None, "reasoning": "Let me think about the order"}, "length",
          "the reasoning parser took the whole answer"),
         ({"tool_calls": [{"function": {"name": "get_order", "arguments": '{"order_id": '}}]}, "length",
@@ -104,5 +104,5 @@ def test_the_request_carries_the_run_arguments_and_the_check_own_budget() -> Non
     seen: list[dict[str, Any]] = []
     check_forced_call(server(lambda body: (seen.append(body), (tool_message(), "tool_calls"))[1]), "http://e/v1", "m",
                       {}, {"temperature": 0.7, "max_tokens": 12})
-    assert seen[0]["temperature"] == 0.7 and seen[0]["max_tokens"] == 64
+    assert seen[0]["temperature"] == 0.7 and seen[0]["max_tokens"] == 256
     assert seen[0]["tools"][0]["function"]["strict"] is True and seen[0]["tool_choice"]["function"]["name"]
