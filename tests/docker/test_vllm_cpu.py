@@ -66,8 +66,8 @@ def rendered_commands(tmp_path: Path) -> list[list[str]]:
     cases["cpu-everything"] = {"vllm": {
         "model": "/models/m", "served_model_name": "m", "replicas": 1, "tensor_parallel": 2, "dtype": "float32",
         "max_model_len": 4096, "max_num_seqs": 8, "quantization": "fp8",
-        "chat_template": "/templates/chatml-tools.jinja", "tool_call_parser": "qwen3_xml", "reasoning_parser": "qwen3", "enable_lora": True,
-        "lora_modules": {"a": "/adapters/a"}, "extra_args": ["--enforce-eager"]}}
+        "chat_template": "/templates/chatml-tools.jinja", "tool_call_parser": "qwen3_xml", "reasoning_parser": "qwen3",
+        "enable_lora": True, "lora_modules": {"a": "/adapters/a"}, "extra_args": ["--enforce-eager"]}}
     commands = []
     for name, case in cases.items():
         resolved = resolve_stack(StackSpec.model_validate(case), inventory=lambda: [str(i) for i in range(8)],
