@@ -168,16 +168,6 @@ def vllm_section(cache: Path, **fields: object) -> dict[str, object]:
             "tool_call_parser": "hermes", **fields}
 
 
-FAKE_VLLM_IMAGE = "taustack-test/fake-vllm:latest"
-
-
-@pytest.fixture(scope="session")
-def fake_vllm_image(base_images: None) -> str:
-    docker("build", "-q", "--build-arg", f"BASE_IMAGE={PYTHON_IMAGE}", "-t", FAKE_VLLM_IMAGE,
-           "-f", str(ROOT / "tests" / "fakes" / "vllm" / "Dockerfile"), str(ROOT / "tests" / "fakes"))
-    return FAKE_VLLM_IMAGE
-
-
 @pytest.fixture(scope="module")
 def trainer_image() -> str:
     """The CPU trainer (scripts/images.sh builds it); built here when `make test` did not."""
