@@ -43,6 +43,9 @@ def run_options(function: Any) -> Any:
         click.option("--split", default=None, help="task split (default: base; test for a model taustack trained)"),
         click.option("--task-id", "task_ids", multiple=True, help="run these tasks only (repeat)"),
         click.option("--num-tasks", type=int, default=None, help="the first N tasks of the split"),
+        click.option("--tasks", "tasks_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help="a task file (tau2 tasks JSON, e.g. from `taustack tasks generate`) instead of the "
+                          "domain's own tasks; registered with tau2 at run time"),
         click.option("--trials", type=int, default=4, show_default=True,
                      help="trials per task (one trial has ~7 points of standard error on airline)"),
         click.option("--seed", type=int, default=300, show_default=True, help="tau2's seed (per-trial seeds from it)"),
@@ -104,7 +107,8 @@ def run(**options: Any) -> None:
             task_ids=list(options["task_ids"]), num_tasks=options["num_tasks"], trials=options["trials"],
             seed=options["seed"], max_steps=options["max_steps"], max_errors=options["max_errors"],
             concurrency=options["concurrency"], max_retries=options["max_retries"],
-            nl_assertions=options["nl_assertions"], agent_config=options["agent_config"])
+            nl_assertions=options["nl_assertions"], agent_config=options["agent_config"],
+            tasks_file=options["tasks_file"])
         outcome = new_run(request, options["runs_dir"], workspace, options["parallel"], options["skip_preflight"],
                           ["taustack", *sys.argv[1:]], console)
     where = outcome.run_dir.path

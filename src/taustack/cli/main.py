@@ -8,7 +8,7 @@ import traceback
 import click
 
 from taustack import __version__
-from taustack.cli import dataset, stack, tools, train
+from taustack.cli import dataset, stack, tasks, tools, train
 from taustack.cli import eval as eval_cli
 from taustack.errors import EXIT_ERROR, TaustackError
 
@@ -24,7 +24,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 for command in (stack.render, stack.up, stack.down, stack.status, stack.logs, stack.pull, stack.key, tools.model,
                 stack.demo, tools.plan_command, tools.bench, tools.exporter, tools.schema, dataset.dataset,
-                train.train, eval_cli.eval_group):
+                train.train, eval_cli.eval_group, tasks.tasks):
     cli.add_command(command)
 
 

@@ -33,6 +33,7 @@ from taustack.dataset.results import (
     read_run_info,
 )
 from taustack.dataset.runsetup import RunSetup, ToolTable, setup_run
+from taustack.dataset.solo import DONE_REPAIR, restore_done_call
 from taustack.dataset.splits import assign_splits
 from taustack.fileio import write_json
 
@@ -117,6 +118,8 @@ def _example(simulation: dict[str, Any], run: RunInfo, setup: RunSetup, source: 
     if setup.solo and system is None:
         return "no_ticket"
     conversion = convert(simulation.get("messages") or [])
+    if setup.solo and restore_done_call(conversion.messages):
+        conversion.repairs[DONE_REPAIR] += 1
     tally.repairs.update(conversion.repairs)
     tally.user_side.update(conversion.user_side)
     tally.simulations_with_user_tools += bool(conversion.user_side["user_tool_calls_dropped"])
@@ -288,7 +291,7 @@ def _manifest(options: MakeOptions, totals: Tally, described: list[dict[str, Any
         "splits": {name: {"examples": counts.get(name, 0), "tasks": tasks.get(name, 0)} for name in ("train", "test")},
         "by_domain": {domain: {"train": c.get("train", 0), "test": c.get("test", 0)}
                       for domain, c in sorted(by_domain.items())},
-        "repairs": {kind: totals.repairs.get(kind, 0) for kind in REPAIRS},
+        "repairs": {kind: totals.repairs.get(kind, 0) for kind in (*REPAIRS, DONE_REPAIR)},
         "user_tool_calls": {"policy": "dropped: the agent never saw the user's own tool calls or their results",
                             "simulations": totals.simulations_with_user_tools,
                             **{kind: totals.user_side.get(kind, 0) for kind in USER_SIDE}},

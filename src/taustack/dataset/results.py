@@ -15,7 +15,7 @@ import ijson  # type: ignore[import-untyped]
 
 from taustack.errors import TaustackError
 
-SOLO_IMPLEMENTATIONS = frozenset({"llm_agent_solo"})
+SOLO_IMPLEMENTATIONS = frozenset({"llm_agent_solo", "llm_agent_v2_solo", "taustack_oracle_solo"})
 
 
 class DatasetError(TaustackError):

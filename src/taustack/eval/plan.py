@@ -41,6 +41,7 @@ class RunRequest:
     max_retries: int = 3
     nl_assertions: bool = False
     agent_config: Path | None = None
+    tasks_file: Path | None = None  # a task file (tau2 tasks JSON) in place of the domain's own tasks
 
     def check(self) -> None:
         """What is wrong with the request itself, as one line."""
@@ -58,6 +59,14 @@ class RunRequest:
             raise TaustackError("--nl-assertions needs --judge-model (the model that grades the assertions)")
         if self.task_ids and (self.split is not None or self.num_tasks is not None):
             raise TaustackError("--task-id chooses the tasks: give it without --split and --num-tasks")
+        if self.tasks_file is not None:
+            if self.split is not None:
+                raise TaustackError("--tasks FILE has no splits: choose its tasks with --task-id or --num-tasks")
+            if len(self.domains) != 1:
+                raise TaustackError("--tasks FILE holds one domain's tasks: give exactly one --domain")
+            from taustack.tasks.taskfile import read_task_file
+
+            read_task_file(self.tasks_file)  # a bad file is refused before anything is written
         if self.agent_config is not None and not self.agent.startswith("llm_agent_v2"):
             raise TaustackError(f"--agent-config configures taustack's llm_agent_v2, not --agent {self.agent}")
         if self.agent_config is not None:
@@ -85,7 +94,7 @@ def record(endpoint: Endpoint | None, key_env: str | None, key_source: str | Non
 
 def default_split(request: RunRequest, domain: str, model_file: Path | None) -> tuple[str | None, str | None]:
     """(split, note): base, unless the agent model was trained by taustack on tasks of this domain: then test."""
-    if request.task_ids:
+    if request.task_ids or request.tasks_file is not None:
         return None, None
     if request.split is not None:
         trained = training_tasks(model_file, domain) if model_file else set()
@@ -105,6 +114,12 @@ def plan_cells(request: RunRequest, agents: list[tuple[Endpoint, ModelRecord, Pa
     from taustack.eval import tau2_26_3 as tau2
     from taustack.eval.taskhash import task_hash
 
+    task_file, task_set = None, None
+    if request.tasks_file is not None:
+        from taustack.tasks.taskfile import read_task_file, register
+
+        task_file = read_task_file(request.tasks_file)
+        task_set = register(task_file)
     known = tau2.agent_names()
     if request.agent not in known:
         raise TaustackError(f"--agent {request.agent}: not an agent registered with tau2 ({', '.join(known)})")
@@ -122,7 +137,8 @@ def plan_cells(request: RunRequest, agents: list[tuple[Endpoint, ModelRecord, Pa
             for mode in request.modes:
                 tau2_agent, tau2_user = tau2.agent_and_user(mode, request.agent)
                 try:
-                    tasks = tau2.load_tasks(domain, split, request.task_ids or None, request.num_tasks, mode)
+                    tasks = tau2.load_tasks(domain, split, request.task_ids or None, request.num_tasks, mode,
+                                            task_set)
                 except ValueError as exc:
                     raise TaustackError(f"--domain {domain}: {exc}") from None
                 if not tasks:
@@ -140,7 +156,9 @@ def plan_cells(request: RunRequest, agents: list[tuple[Endpoint, ModelRecord, Pa
                     trial_seeds=tau2.trial_seeds(request.seed, request.trials), max_steps=request.max_steps,
                     max_errors=request.max_errors, concurrency=request.concurrency, max_retries=request.max_retries,
                     results=f"results/{cell_id}.json",
-                    task_hashes={t.id: task_hash(tau2.task_dict(t)) for t in tasks}, trained_tasks=seen))
+                    task_hashes={t.id: task_hash(tau2.task_dict(t)) for t in tasks}, trained_tasks=seen,
+                    tasks_file=str(task_file.path.resolve()) if task_file else None,
+                    tasks_file_sha256=task_file.sha256 if task_file else None))
     ids = [cell.id for cell in cells]
     if len(set(ids)) != len(ids):
         raise TaustackError("two --agent-model values make the same cell name: give distinct model names")

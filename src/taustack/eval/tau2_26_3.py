@@ -69,15 +69,17 @@ def agent_and_user(mode: str, agent: str) -> tuple[str, str]:
 
 
 def load_tasks(domain: str, split: str | None, task_ids: Sequence[str] | None, num_tasks: int | None,
-               mode: str) -> list[Any]:
-    """tau2's tasks for a cell, filtered as run_domain filters them for the solo and ground-truth agents."""
+               mode: str, task_set: str | None = None) -> list[Any]:
+    """tau2's tasks for a cell, filtered as run_domain filters them for the solo and ground-truth agents; from the
+    registered `task_set` (a task file: taustack.tasks.taskfile.register) instead of the domain's own when given."""
     from tau2.agent.llm_agent import LLMGTAgent, LLMSoloAgent
     from tau2.run import get_tasks, load_task_splits
 
-    splits = load_task_splits(domain)
+    source = task_set or domain
+    splits = load_task_splits(source)
     if split is not None and splits is not None and split not in splits:
         raise ValueError(f"domain {domain} has no task split {split!r} (it has {', '.join(sorted(splits))})")
-    tasks = get_tasks(domain, task_split_name=split, task_ids=list(task_ids) if task_ids else None,
+    tasks = get_tasks(source, task_split_name=split, task_ids=list(task_ids) if task_ids else None,
                       num_tasks=None)
     if mode == "no-user":
         tasks = [task for task in tasks if LLMSoloAgent.check_valid_task(task)]

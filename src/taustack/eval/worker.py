@@ -66,7 +66,8 @@ class CellRun:
         if self.cell.nl_assertions and judge is not None:
             tau2.use_nl_judge(judge.model, llm_args(judge, self.cell))
         cell = self.cell
-        by_id = {t.id: t for t in tau2.load_tasks(cell.domain, None, cell.task_ids, None, "default")}
+        by_id = {t.id: t for t in tau2.load_tasks(cell.domain, None, cell.task_ids, None, "default",
+                                                  self.task_set())}
         self.tasks = [by_id[task_id] for task_id in cell.task_ids]
         for task in self.tasks:
             if task_hash(tau2.task_dict(task)) != cell.task_hashes.get(task.id):
@@ -76,6 +77,18 @@ class CellRun:
                                     cell.user_model.model if cell.user_model else None,
                                     llm_args(cell.user_model, cell), cell.trials, cell.max_steps, cell.max_errors,
                                     cell.seed, __version__)
+
+    def task_set(self) -> str | None:
+        """The cell's task file registered with tau2 (it must still be the file the run started with)."""
+        if self.cell.tasks_file is None:
+            return None
+        from taustack.tasks.taskfile import read_task_file, register
+
+        task_file = read_task_file(Path(self.cell.tasks_file))
+        if task_file.sha256 != self.cell.tasks_file_sha256:
+            raise SystemExit(f"{task_file.path} changed since this run started (sha256 {task_file.sha256[:12]}, "
+                             f"recorded {str(self.cell.tasks_file_sha256)[:12]})")
+        return register(task_file)
 
     def count_noise(self) -> None:
         self.cost_noise += 1

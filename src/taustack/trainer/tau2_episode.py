@@ -24,15 +24,16 @@ class Outcome:
     reward_info: dict[str, Any]
 
 
-def system_prompts(domain: str, task_ids: list[str], solo: bool) -> list[str]:
+def system_prompts(domain: str, task_ids: list[str], solo: bool, task_set: str | None = None) -> list[str]:
     """The stock tau2 agent's system prompt per task (solo: LLMSoloAgent's, with the task's ticket), as evaluations
-    use; the tasks and the domain's policy are loaded once. ValueError names a task this tau2 does not have."""
+    use; the tasks (the domain's, or a registered task file's `task_set`) and the domain's policy are loaded once.
+    ValueError names a task this tau2 does not have."""
     from tau2.agent.llm_agent import AGENT_INSTRUCTION, AGENT_SOLO_INSTRUCTION, SYSTEM_PROMPT, SYSTEM_PROMPT_SOLO
     from tau2.registry import registry
 
     from taustack.eval.tau2_26_3 import load_tasks
 
-    tasks = {task.id: task for task in load_tasks(domain, None, task_ids, None, "default")}
+    tasks = {task.id: task for task in load_tasks(domain, None, task_ids, None, "default", task_set)}
     missing = [task_id for task_id in task_ids if task_id not in tasks]
     if missing:
         raise ValueError(f"tau2 has no task {missing[0]!r} in domain {domain!r}")
