@@ -43,8 +43,9 @@ class TinyConfig:
         return self.hidden_size // self.num_attention_heads
 
 
-def train_tokenizer(vocab_size: int) -> Tokenizer:
-    """Byte-level BPE (GPT-2 pre-tokenization) with ChatML's special tokens."""
+def train_tokenizer(vocab_size: int, lines: list[str] | None = None) -> Tokenizer:
+    """Byte-level BPE (GPT-2 pre-tokenization) with ChatML's special tokens, trained on `lines` (default: the
+    built-in corpus)."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tokenizer.decoder = decoders.ByteLevel()
@@ -55,7 +56,7 @@ def train_tokenizer(vocab_size: int) -> Tokenizer:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(corpus_lines(), trainer)
+    tokenizer.train_from_iterator(corpus_lines() if lines is None else lines, trainer)
     return tokenizer
 
 
