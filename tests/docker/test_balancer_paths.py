@@ -178,3 +178,18 @@ def test_what_needs_escaping_stays_escaped(balancers: dict[str, int]) -> None:
     status, body = request(balancers["vllm"], "/v1/../v1/models%3Fx%20y%0D%0AX-Evil:%201?limit=2&q=a%20b")
     assert status == 200
     assert json.loads(body)["target"] == "/v1/models%3Fx%20y%0D%0AX-Evil:%201?limit=2&q=a%20b"
+
+
+HEALTH = {"ollama": "/api/version", "vllm": "/health", "llamacpp": "/health"}
+
+
+@pytest.mark.parametrize("engine", sorted(HEALTH))
+def test_health_reaches_each_engines_own_health_path(balancers: dict[str, int], engine: str) -> None:
+    """`GET /health` of the front port and of the router's per-replica ports asks the engine its own health path (the
+    server's rewrite must not hand the replica `/health` where the engine has none: Ollama answers it 404)."""
+    status, body = request(balancers[engine], "/health")
+    assert status == 200 and json.loads(body)["target"] == HEALTH[engine], body[:200]
+    container = docker("ps", "-q", "--filter", f"publish={balancers[engine]}").stdout.split()[0]
+    probe = docker("exec", container, "python3", "-c", "import urllib.request; print(urllib.request.urlopen("
+                   "'http://127.0.0.1:9100/health').read().decode())", check=False)
+    assert probe.returncode == 0 and json.loads(probe.stdout)["target"] == HEALTH[engine], probe.stderr[-500:]
