@@ -98,7 +98,8 @@ class VllmEngine:
         return [*args, *spec.extra_args]
 
     def services(self, spec: VllmSpec, group: ReplicaGroup, workspace: Workspace) -> list[ComposeService]:
-        environment = {"HF_TOKEN": "${HF_TOKEN:-}"}
+        extra = {name: value.replace("$", "$$") for name, value in spec.env.items()}  # as given, not interpolated
+        environment = {"HF_TOKEN": "${HF_TOKEN:-}", **extra}
         if spec.api_key_env:
             environment["VLLM_API_KEY"] = f"${{{spec.api_key_env}:?set {spec.api_key_env} in .env}}"
         cache = spec.hf_cache if "/" not in spec.hf_cache else workspace.from_root(Path(spec.hf_cache).expanduser())

@@ -83,6 +83,9 @@ class VllmSpec(ReplicaGroupSpec):
                                                       "refuses raising it (some sandboxes) need false")
     port: Port = Field(8000, description="the balancer's port; replica i listens on port+1+i")
     extra_args: list[str] = Field(default_factory=list, description="more `vllm serve` flags, passed as given")
+    env: dict[EnvName, str] = Field(default_factory=dict, description="more environment of every replica "
+                                    "(VLLM_LOGGING_LEVEL, VLLM_SERVER_DEV_MODE, ...), written into the rendered "
+                                    "compose file: keys belong in api_key_env")
     gpus_per_replica: int | None = Field(None, ge=1, description="derived: TP x PP x DP")
 
     @field_validator("dtype")

@@ -103,6 +103,7 @@ def test_a_reasoning_parser_that_swallows_forced_calls_is_named_with_its_cure() 
 def test_the_request_carries_the_run_arguments_and_the_check_own_budget() -> None:
     seen: list[dict[str, Any]] = []
     check_forced_call(server(lambda body: (seen.append(body), (tool_message(), "tool_calls"))[1]), "http://e/v1", "m",
-                      {}, {"temperature": 0.7, "max_tokens": 12})
-    assert seen[0]["temperature"] == 0.7 and seen[0]["max_tokens"] == 256
+                      {}, {"temperature": 0.7, "max_tokens": 12, "chat_template_kwargs": {"x": 1}})
+    assert seen[0]["chat_template_kwargs"] == {"x": 1}
+    assert seen[0]["temperature"] == 0 and seen[0]["max_tokens"] == 256  # greedy: both answers must be one call
     assert seen[0]["tools"][0]["function"]["strict"] is True and seen[0]["tool_choice"]["function"]["name"]
