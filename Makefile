@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 DEMO_STACK ?= serving/demo.yaml
 UP_STACK = --stack $(or $(STACK),serving/stack.yaml)
 
-.PHONY: help setup setup-eval bench-eval bench-agent docker images images-offline images-test lock demo test test-unit bench lint render up up-ollama \
+.PHONY: help setup setup-eval bench-eval bench-agent bench-vllm docker images images-offline images-test lock demo test test-unit bench lint render up up-ollama \
         up-llamacpp up-vllm up-gateway up-monitoring down status pull clean \
         train-sft train-grpo train-status
 
@@ -28,6 +28,7 @@ help:
 	@echo "make status | down    a row per replica | stop everything"
 	@echo "make bench-eval       how saving grows over a 200-simulation eval run (tau2's way and taustack's)"
 	@echo "make bench-agent      tau2 episodes replayed with faults: stock agent vs LLMAgentV2 (BENCH_AGENT_ARGS=--ci)"
+	@echo "make bench-vllm       real vLLM on the CPU: episode affinity, the stack's cost, eval throughput (BENCH_VLLM_ARGS=--ci)"
 	@echo "make train-sft RECIPE=training/sft.yaml GPU_IDS=0,1   SFT with LoRA in the trainer container (GPUS=cpu)"
 	@echo "make train-grpo RECIPE=training/grpo.yaml GPU_IDS=0   GRPO with LoRA on tau2 episodes (GPUS=cpu)"
 	@echo "make images-offline   build base images from Debian packages (no registry needed)"
@@ -95,6 +96,11 @@ test: $(VENV)/.eval-installed images-test
 # bench/ scripts on the CPU stack (fake engines): they print numbers and check loose bounds only
 bench: $(VENV)/.installed images-test
 	$(VENV)/bin/python bench/stack_benchmarks.py
+
+# Real vLLM (taustack/vllm-cpu): episode affinity with vLLM's prefix-cache counters, the stack's cost against direct,
+# eval throughput. BENCH_VLLM_ARGS="--ci": the reduced run CI makes (at most 5 minutes, loose bounds); scenarios v w x
+bench-vllm: $(VENV)/.eval-installed images-test
+	$(VENV)/bin/python bench/vllm_benchmarks.py $(BENCH_VLLM_ARGS)
 
 # 200 tau2 simulations saved 26.3's way and taustack's, and whole runs side by side on a fake endpoint (not in CI)
 bench-eval: $(VENV)/.eval-installed

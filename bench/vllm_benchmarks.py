@@ -41,8 +41,9 @@ from taustack.gguf.tiny import TinyConfig, make_tiny_model
 PORT = 32800
 GATEWAY_PORT = 32000
 MODEL = "bench"
-AFFINITY_TARGET = 0.5  # the issue's target: router <= 0.5 x least_conn at 8 episodes (first token, turns >= 2)
-OVERHEAD_TARGET = 0.95  # nginx (and nginx + router) keep at least this share of direct tokens/s
+# targets (full run) and the loose bounds of the reduced CI run (one repeat on a shared machine)
+AFFINITY_TARGET = {"full": 0.5, "ci": 0.9}  # router / least_conn, first token on turns >= 2, 8 episodes
+OVERHEAD_TARGET = {"full": 0.95, "ci": 0.8}  # nginx (and nginx + router) tokens/s / direct
 
 
 BENCH_SHAPE = TinyConfig(hidden_size=512, intermediate_size=1408, num_hidden_layers=4, num_attention_heads=8,
@@ -116,7 +117,8 @@ def affinity_runs(modes: tuple[str, ...], episodes_list: tuple[int, ...], repeat
                 check(summary["errors"] == 0, f"(v) {mode} {episodes}: {summary['errors_by_kind']}")
 
 
-def affinity_summary(runs: dict[tuple[str, int], list[dict[str, Any]]], episodes_list: tuple[int, ...]) -> None:
+def affinity_summary(runs: dict[tuple[str, int], list[dict[str, Any]]], episodes_list: tuple[int, ...],
+                     bound: float) -> None:
     modes = ("least_conn", "hash", "router")
     for episodes in episodes_list:
         def median(key: str, mode: str, episodes: int = episodes) -> float:
@@ -129,9 +131,9 @@ def affinity_summary(runs: dict[tuple[str, int], list[dict[str, Any]]], episodes
                           for m in modes)
               + f"; router / least_conn p50 {p50['router'] / p50['least_conn']:.2f}")
         if episodes == 8:
-            check(p50["router"] <= AFFINITY_TARGET * p50["least_conn"],
+            check(p50["router"] <= bound * p50["least_conn"],
                   f"(v) router / least_conn p50 at 8 episodes: {p50['router'] / p50['least_conn']:.2f} "
-                  f"(target {AFFINITY_TARGET})")
+                  f"(bound {bound})")
 
 
 def direct(concurrency: int, requests: int) -> float:
@@ -144,7 +146,7 @@ def direct(concurrency: int, requests: int) -> float:
         return sum(pool.map(one, range(2)))
 
 
-def overhead(concurrency: int, requests: int, repeats: int) -> float:
+def overhead(concurrency: int, requests: int, repeats: int, bound: float) -> float:
     """(w): the stack's output tokens/s against direct; returns the best tokens/s seen (for (x))."""
     seen: dict[str, list[float]] = {"direct": [], "nginx": [], "nginx + router": []}
     url = f"http://127.0.0.1:{PORT}"
@@ -161,7 +163,7 @@ def overhead(concurrency: int, requests: int, repeats: int) -> float:
         ratio = median[name] / median["direct"]
         print(f"(w) {name}: {median[name]:.1f} output tokens/s against direct {median['direct']:.1f} "
               f"(median of {repeats}): {ratio:.2f}x")
-        check(ratio >= OVERHEAD_TARGET - 0.15, f"(w) {name} keeps {ratio:.2f}x of direct (target {OVERHEAD_TARGET})")
+        check(ratio >= bound, f"(w) {name} keeps {ratio:.2f}x of direct (bound {bound})")
     return max(max(values) for values in seen.values())
 
 
@@ -218,12 +220,13 @@ def main() -> int:
     cache = Path(tempfile.mkdtemp(prefix="taustack-bench-vllm-"))
     make_bench_model(cache)
     episodes, repeats = ((8,), 1) if args.ci else ((4, 8, 16), 2)
+    kind = "ci" if args.ci else "full"
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
     best = 0.0
     router = Stack(spec=vllm_spec(cache, "router"), project="taustack-bench-vllm-router", affinity="router")
     with router:  # both stacks would need 4 cores: one after the other
         if "w" in args.scenarios or "x" in args.scenarios:
-            best = overhead(4 if args.ci else 8, 16 if args.ci else 64, 1 if args.ci else 2)
+            best = overhead(4 if args.ci else 8, 16 if args.ci else 64, 1 if args.ci else 2, OVERHEAD_TARGET[kind])
         if "x" in args.scenarios:
             eval_throughput(router, best, (2,) if args.ci else (1, 2, 4), 4 if args.ci else 9)
         if "v" in args.scenarios:
@@ -231,7 +234,7 @@ def main() -> int:
     if "v" in args.scenarios:
         with Stack(spec=vllm_spec(cache, "hash"), project="taustack-bench-vllm-hash", affinity="hash"):
             affinity_runs(("hash",), episodes, repeats, runs)
-        affinity_summary(runs, episodes)
+        affinity_summary(runs, episodes, AFFINITY_TARGET[kind])
     if failures:
         print("bench-vllm bounds not met: " + "; ".join(failures))
         return 1
