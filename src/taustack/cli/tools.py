@@ -31,6 +31,35 @@ def model_tiny(out: Path, overwrite: bool) -> None:
     click.echo(f"wrote {paths['gguf']} (random weights: its words are noise)", err=True)
 
 
+@model.command("init")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dataset", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="a `taustack dataset to-openai` folder: the tokenizer is trained on its train.jsonl as rendered")
+@click.option("--template", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("training/chat_templates/chatml-tools-compact.jinja"), show_default=True,
+              help="the chat template (stored in the tokenizer)")
+@click.option("--vocab-size", type=int, default=512, show_default=True)
+@click.option("--hidden-size", type=int, default=256, show_default=True, help="a multiple of 64 (head_dim 64)")
+@click.option("--intermediate-size", type=int, default=768, show_default=True)
+@click.option("--layers", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--overwrite", is_flag=True, help="replace a model folder already in OUT")
+def model_init(out: Path, dataset: Path, template: Path, vocab_size: int, hidden_size: int, intermediate_size: int,
+               layers: int, overwrite: bool) -> None:
+    """A Llama to train from scratch in OUT: config, tokenizer trained on DATASET's text, chat template, no weights
+    (a recipe with `init: config` trains it)."""
+    from taustack.training.scratch import Shape, init_model
+
+    if (out / "config.json").exists() and not overwrite:
+        raise TaustackError(f"{out / 'config.json'} exists: pass --overwrite to replace it")
+    path = template if template.is_absolute() else find_root() / template
+    if not path.is_file():
+        raise TaustackError(f"--template {template}: not found")
+    made = init_model(out, dataset, path.read_text(encoding="utf-8"),
+                      Shape(vocab_size, hidden_size, intermediate_size, layers))
+    click.echo(f"wrote {out}/ (config, a {made['vocab']}-token tokenizer trained on {made['tokenizer_examples']} "
+               f"examples, chat template; no weights)", err=True)
+
+
 
 @click.command("plan")
 @click.argument("model_ref", metavar="MODEL")

@@ -94,13 +94,17 @@ def status(runs_dir: Path | None) -> None:
 @click.option("--gguf-writer", type=click.Choice(["auto", "taustack", "llama.cpp"]), default="auto",
               show_default=True, help="taustack's own writer (Llama with a byte-level BPE tokenizer) or llama.cpp's "
                                       "convert_hf_to_gguf.py (every architecture it knows; f16)")
+@click.option("--half", is_flag=True, help="float16 safetensors and an F16 GGUF (half the size of float32)")
 @image_option
 @runs_option
-def export(run: str, merge: bool, gguf: bool, gguf_writer: str, image: str, runs_dir: Path | None) -> None:
-    """Export RUN (an id, a unique part of one, or a path): merged model, GGUF; prints how to serve it."""
+def export(run: str, merge: bool, gguf: bool, gguf_writer: str, half: bool, image: str,
+           runs_dir: Path | None) -> None:
+    """Export RUN (an id, a unique part of one, or a path): merged (or fully trained) model, GGUF; prints how to
+    serve it."""
     from taustack.training import jobs
 
-    jobs.export(find_root(), resolve_runs_dir(runs_dir), run, merge, gguf, image, stdout_console(), gguf_writer)
+    jobs.export(find_root(), resolve_runs_dir(runs_dir), run, merge, gguf, image, stdout_console(), gguf_writer,
+                half)
 
 
 

@@ -51,9 +51,10 @@ def gguf_tensors(config: dict[str, Any], weights: dict[str, np.ndarray]) -> dict
 
 def write_gguf(
     path: Path, config: dict[str, Any], weights: dict[str, np.ndarray], tokenizer_json: dict[str, Any],
-    chat_template: str,
+    chat_template: str, half: bool = False,
 ) -> None:
-    """An F32 GGUF of the model, written to a temporary name and renamed into place."""
+    """A GGUF of the model (F32; `half`: matrices in F16, norms F32, half the size), written to a temporary name and
+    renamed into place."""
     import gguf
 
     vocab: dict[str, int] = tokenizer_json["model"]["vocab"]
@@ -80,7 +81,7 @@ def write_gguf(
     writer.add_rope_dimension_count(config["head_dim"])
     writer.add_rope_freq_base(config["rope_theta"])
     writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
-    writer.add_file_type(int(gguf.LlamaFileType.ALL_F32))
+    writer.add_file_type(int(gguf.LlamaFileType.MOSTLY_F16 if half else gguf.LlamaFileType.ALL_F32))
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre("gpt-2")
     writer.add_token_list(tokens)
@@ -92,7 +93,8 @@ def write_gguf(
     writer.add_add_bos_token(False)
     writer.add_chat_template(serving_template(chat_template))
     for name, array in gguf_tensors(config, weights).items():
-        writer.add_tensor(name, np.ascontiguousarray(array, dtype=np.float32))
+        dtype = np.float16 if half and array.ndim == 2 else np.float32
+        writer.add_tensor(name, np.ascontiguousarray(array, dtype=dtype))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

@@ -1,6 +1,8 @@
-"""Inside the trainer image: merge a LoRA adapter into its base model, write HF files, a GGUF and a Modelfile.
+"""Inside the trainer image: merge a LoRA adapter into its base model (or take a fully trained one), write HF files,
+a GGUF and a Modelfile.
 
-`python -m taustack.trainer.export --adapter RUN/adapter --model BASE --out RUN/export [--gguf]`.
+`python -m taustack.trainer.export --adapter RUN/adapter --model BASE --out RUN/export [--gguf]`, or
+`--trained RUN/model` for a full-parameter run; `--half` writes float16 safetensors and an F16 GGUF.
 Llama models with a GPT-2 style byte-level BPE tokenizer go through taustack's own GGUF writer; other models
 through llama.cpp's convert_hf_to_gguf.py when the image has it.
 """
@@ -23,7 +25,18 @@ from taustack.training.recipe import TrainingError
 CONVERTER_PLACES = ("/opt/llama.cpp/convert_hf_to_gguf.py", "/usr/local/bin/convert_hf_to_gguf.py")
 
 
-def merge(adapter: Path, model_path: str, hf_out: Path) -> None:
+def copy_trained(trained: Path, hf_out: Path, half: bool) -> None:
+    """A full-parameter run's model as it is (float16 with `half`), with its tokenizer and chat template."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(trained), dtype=torch.float32)
+    (model.half() if half else model).save_pretrained(str(hf_out), safe_serialization=True)
+    AutoTokenizer.from_pretrained(str(trained)).save_pretrained(str(hf_out))
+    print(f"[taustack] model: {hf_out}", flush=True)
+
+
+def merge(adapter: Path, model_path: str, hf_out: Path, half: bool = False) -> None:
     """peft merge_and_unload, saved as safetensors with the adapter's tokenizer (and its chat template)."""
     import torch
     from peft import PeftModel
@@ -31,7 +44,7 @@ def merge(adapter: Path, model_path: str, hf_out: Path) -> None:
 
     base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
-    merged.save_pretrained(str(hf_out), safe_serialization=True)
+    (merged.half() if half else merged).save_pretrained(str(hf_out), safe_serialization=True)
     AutoTokenizer.from_pretrained(str(adapter)).save_pretrained(str(hf_out))
     print(f"[taustack] merged model: {hf_out}", flush=True)
 
@@ -60,7 +73,8 @@ def gguf_config(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_own_gguf(hf_dir: Path, gguf_path: Path, config: dict[str, Any], tokenizer_json: dict[str, Any]) -> None:
+def write_own_gguf(hf_dir: Path, gguf_path: Path, config: dict[str, Any], tokenizer_json: dict[str, Any],
+                   half: bool = False) -> None:
     from safetensors.numpy import load_file
 
     weights: dict[str, Any] = {}
@@ -74,7 +88,7 @@ def write_own_gguf(hf_dir: Path, gguf_path: Path, config: dict[str, Any], tokeni
         template = template_file.read_text(encoding="utf-8")
     if not template:
         raise TrainingError(f"{hf_dir}: the tokenizer has no chat template to put in the GGUF")
-    write_gguf(gguf_path, gguf_config(config), weights, tokenizer_json, template)
+    write_gguf(gguf_path, gguf_config(config), weights, tokenizer_json, template, half)
 
 
 def find_converter() -> str | None:
@@ -82,8 +96,9 @@ def find_converter() -> str | None:
     return named or next((place for place in CONVERTER_PLACES if Path(place).is_file()), None)
 
 
-def to_gguf(hf_dir: Path, gguf_path: Path, writer: str = "auto") -> None:
-    """GGUF by taustack's writer (auto: when it fits the model) or by llama.cpp's converter (f16)."""
+def to_gguf(hf_dir: Path, gguf_path: Path, writer: str = "auto", half: bool = False) -> None:
+    """GGUF by taustack's writer (auto: when it fits the model; F16 matrices with `half`) or by llama.cpp's
+    converter (f16)."""
     config = json.loads((hf_dir / "config.json").read_text())
     tokenizer_json = json.loads((hf_dir / "tokenizer.json").read_text()) if (hf_dir / "tokenizer.json").is_file() \
         else {}
@@ -92,7 +107,7 @@ def to_gguf(hf_dir: Path, gguf_path: Path, writer: str = "auto") -> None:
         raise TrainingError(f"--gguf-writer taustack: model_type {config.get('model_type')!r} is not a Llama with a "
                             "byte-level BPE tokenizer; use --gguf-writer llama.cpp")
     if writer == "taustack" or (writer == "auto" and fits):
-        write_own_gguf(hf_dir, gguf_path, config, tokenizer_json)
+        write_own_gguf(hf_dir, gguf_path, config, tokenizer_json, half)
     else:
         converter = find_converter()
         if converter is None:
@@ -121,8 +136,11 @@ def modelfile(gguf_name: str, eos_token: str | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m taustack.trainer.export", description=__doc__)
-    parser.add_argument("--adapter", type=Path, required=True)
-    parser.add_argument("--model", required=True, help="the base model's folder or Hugging Face id")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--adapter", type=Path, help="a LoRA run's adapter (merged into --model)")
+    source.add_argument("--trained", type=Path, help="a full-parameter run's model folder")
+    parser.add_argument("--model", help="the base model's folder or Hugging Face id (with --adapter)")
+    parser.add_argument("--half", action="store_true", help="float16 safetensors and an F16 GGUF (half the size)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--gguf", action="store_true", help="also write model.gguf and an Ollama Modelfile")
     parser.add_argument("--gguf-writer", choices=["auto", "taustack", "llama.cpp"], default="auto",
@@ -131,9 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         hf_out = args.out / "hf"
-        merge(args.adapter, args.model, hf_out)
+        if args.trained is not None:
+            copy_trained(args.trained, hf_out, args.half)
+        elif args.model is None:
+            raise TrainingError("--adapter needs --model (the base model it adapts)")
+        else:
+            merge(args.adapter, args.model, hf_out, args.half)
         if args.gguf:
-            to_gguf(hf_out, args.out / "model.gguf", args.gguf_writer)
+            to_gguf(hf_out, args.out / "model.gguf", args.gguf_writer, args.half)
             eos = json.loads((hf_out / "tokenizer_config.json").read_text()).get("eos_token")
             write_atomic(args.out / "Modelfile", modelfile("model.gguf", eos if isinstance(eos, str) else None))
     except (TrainingError, subprocess.CalledProcessError) as exc:

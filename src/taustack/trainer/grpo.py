@@ -19,8 +19,8 @@ from typing import Any
 
 from taustack.trainer.rollout import TemplateError, play
 from taustack.trainer.tau2_episode import NO_SIMULATION, Episode, Outcome, system_prompts
-from taustack.trainer.train import config_arguments, metrics_callback
-from taustack.training.environments import TaskSelection
+from taustack.trainer.train import config_arguments, metrics_callback, save_trained
+from taustack.training.environments import TaskSelection, select_file_tasks
 from taustack.training.grpo_recipe import USER_KEY_ENV, GrpoRecipe, RewardSpec, load_grpo_recipe
 from taustack.training.recipe import TrainingError
 
@@ -65,12 +65,21 @@ def grpo_arguments(recipe: GrpoRecipe, output: Path, cpu: bool) -> dict[str, Any
     return arguments
 
 
-def task_dataset(selection: TaskSelection) -> Any:
+def registered_task_set(selection: TaskSelection) -> str | None:
+    """environment.tasks' file registered with tau2 (None: the domain's own tasks)."""
+    if selection.tasks_file is None:
+        return None
+    from taustack.tasks.taskfile import read_task_file, register
+
+    return register(read_task_file(Path(selection.tasks_file)))
+
+
+def task_dataset(selection: TaskSelection, task_set: str | None) -> Any:
     """One row per task: its system prompt (the stock tau2 agent's) as the prompt, and its id."""
     from datasets import Dataset
 
     try:
-        prompts = system_prompts(selection.domain, list(selection.task_ids), selection.solo)
+        prompts = system_prompts(selection.domain, list(selection.task_ids), selection.solo, task_set)
     except ValueError as exc:  # every id must exist in this tau2
         raise TrainingError(str(exc)) from None
     return Dataset.from_dict({"prompt": [[{"role": "system", "content": prompt}] for prompt in prompts],
@@ -104,7 +113,7 @@ def preflight_user(recipe: GrpoRecipe) -> None:
                             f"({type(exc).__name__}{f', HTTP {status}' if status else ''})") from None
 
 
-def make_rollout(recipe: GrpoRecipe, selection: TaskSelection, tokenizer: Any) -> Any:
+def make_rollout(recipe: GrpoRecipe, selection: TaskSelection, tokenizer: Any, task_set: str | None = None) -> Any:
     """The rollout_func: a batch's prompts (repeated num_generations times by TRL) -> whole episodes."""
     user_llm, user_args = user_simulator(recipe)
     budget = recipe.values.max_completion_length or 512
@@ -113,7 +122,7 @@ def make_rollout(recipe: GrpoRecipe, selection: TaskSelection, tokenizer: Any) -
     def rollout(prompts: list[Any], trainer: Any) -> Any:
         rows = trainer.taustack_batch  # the dataset rows of these prompts, in the same order
         episodes = [Episode(selection.domain, row["task_id"], selection.solo, recipe.environment.max_steps,
-                            user_llm, user_args) for row in rows]
+                            user_llm, user_args, task_set) for row in rows]
         systems = [prompt[0]["content"] for prompt in prompts]
 
         def generate(contexts: list[list[int]]) -> tuple[list[list[int]], list[list[float]] | None]:
@@ -174,24 +183,29 @@ def trainer_class() -> type:
     return Tau2GRPOTrainer
 
 
-def build_trainer(recipe: GrpoRecipe, model_path: str, output: Path, reward_funcs: list[Any] | None = None) -> Any:
-    """The GRPO trainer of a recipe; reward_funcs replace tau2's reward (a Python caller's own rewards)."""
+def build_trainer(recipe: GrpoRecipe, model_path: str, output: Path, reward_funcs: list[Any] | None = None,
+                  tasks: Path | None = None) -> Any:
+    """The GRPO trainer of a recipe; reward_funcs replace tau2's reward (a Python caller's own rewards); `tasks`:
+    where environment.tasks' file is here (the run directory's copy)."""
     import torch
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig
 
-    quiet_libraries()
     cpu = not torch.cuda.is_available()
     if recipe.values.use_vllm and importlib.util.find_spec("vllm") is None:
         raise TrainingError("grpo.use_vllm: this trainer image has no vLLM; build the vLLM trainer "
                             "(docker build -f docker/trainer.Dockerfile --build-arg VLLM=1 ...: see its header)")
-    selection = recipe.tasks()
+    selection = recipe.tasks() if tasks is None else select_file_tasks(
+        recipe.environment.domain, tasks, recipe.environment.task_ids, recipe.environment.num_tasks,
+        recipe.environment.mode == "solo")
+    quiet_libraries()
+    task_set = registered_task_set(selection)
     preflight_user(recipe)
     tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dataset = task_dataset(selection)
+    dataset = task_dataset(selection, task_set)
     where = "CPU" if cpu else f"{torch.cuda.device_count()} GPU(s)"
     print(f"[taustack] {len(selection.task_ids)} {selection.domain} tasks ({selection.split} split, "
           f"{'solo' if selection.solo else 'user simulator'}), {where}"
@@ -203,9 +217,9 @@ def build_trainer(recipe: GrpoRecipe, model_path: str, output: Path, reward_func
         args=GRPOConfig(**grpo_arguments(recipe, output, cpu)),
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=LoraConfig(**{"task_type": "CAUSAL_LM", **recipe.lora}),
+        peft_config=LoraConfig(**{"task_type": "CAUSAL_LM", **recipe.lora}) if recipe.method == "lora" else None,
         callbacks=[metrics_callback(output / "metrics.jsonl")],
-        rollout_func=make_rollout(recipe, selection, tokenizer),
+        rollout_func=make_rollout(recipe, selection, tokenizer, task_set),
     )
     from transformers.trainer_callback import PrinterCallback
 
@@ -226,13 +240,11 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 
-def train(recipe: GrpoRecipe, model_path: str, output: Path, resume: bool) -> None:
-    trainer = build_trainer(recipe, model_path, output)
+def train(recipe: GrpoRecipe, model_path: str, output: Path, resume: bool, tasks: Path | None = None) -> None:
+    trainer = build_trainer(recipe, model_path, output, tasks=tasks)
     trainer.train(resume_from_checkpoint=True if resume else None)
     if trainer.is_world_process_zero():
-        trainer.save_model(str(output / "adapter"))
-        trainer.processing_class.save_pretrained(str(output / "adapter"))
-        print(f"[taustack] adapter saved: {output / 'adapter'}", flush=True)
+        save_trained(trainer, trainer.processing_class, output, recipe.method)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,9 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="model folder or Hugging Face id")
     parser.add_argument("--output", type=Path, required=True, help="the run directory")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    parser.add_argument("--tasks", type=Path, default=None, help="environment.tasks' file, as mounted here")
     args = parser.parse_args(argv)
     try:
-        train(load_grpo_recipe(args.recipe), args.model, args.output, args.resume)
+        train(load_grpo_recipe(args.recipe), args.model, args.output, args.resume, args.tasks)
     except (TrainingError, TemplateError) as exc:
         print(f"Error: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -62,10 +62,12 @@ class Episode:
     back (`done` says whether it ended); outcome() -> the evaluator's reward."""
 
     def __init__(self, domain: str, task_id: str, solo: bool, max_steps: int,
-                 user_llm: str | None = None, user_llm_args: dict[str, Any] | None = None) -> None:
+                 user_llm: str | None = None, user_llm_args: dict[str, Any] | None = None,
+                 task_set: str | None = None) -> None:
         self.domain, self.task_id, self.solo = domain, task_id, solo
         self.gym = _driven_env_class()(domain=domain, task_id=task_id, max_steps=max_steps, solo_mode=solo,
                                        user_llm=user_llm, user_llm_args=user_llm_args)
+        self.gym.task_set = task_set
         self._seen = 0
         self._turns = 0
         self.done = False
@@ -133,7 +135,20 @@ def _driven_env_class() -> type:
     from tau2.gym.gym_agent import AgentGymEnv
 
     class DrivenGymEnv(AgentGymEnv):  # type: ignore[misc]  # (tau2 is untyped)
-        """AgentGymEnv.step with a whole AssistantMessage (several calls; no string parsing)."""
+        """AgentGymEnv.step with a whole AssistantMessage (several calls; no string parsing); its task from a
+        registered task file's set (`task_set`) when one is given, else the domain's own."""
+
+        task_set: str | None = None
+
+        def _get_task(self) -> Any:
+            if self.task_set is None:
+                return super()._get_task()
+            from tau2.registry import registry
+
+            for task in registry.get_tasks_loader(self.task_set)():
+                if task.id == self.task_id:
+                    return task
+            raise ValueError(f"No task found with id {self.task_id} in task set {self.task_set}")
 
         def act(self, message: Any) -> bool:
             with self._lock:

@@ -1,4 +1,8 @@
-"""SFT with LoRA inside the trainer image: `python -m taustack.trainer.train --recipe ... --dataset ... --output ...`.
+"""SFT inside the trainer image: `python -m taustack.trainer.train --recipe ... --dataset ... --output ...`.
+
+LoRA on a pretrained model (method: lora, the default), or every parameter (method: full), of a pretrained model or of
+one made from its folder's config.json (init: config: seeded fresh weights, the folder's tokenizer). bf16 on the CPU
+is autocast (sft.bf16: true); shared_prefix: true runs each batch's common prefix once (trainer/prefix.py).
 
 Each train.jsonl line becomes (messages, tools) through openai_format.for_template and is tokenized here with the
 model's chat template (tools passed as a list, so Arrow never pads tool schemas with nulls); TRL gets input_ids
@@ -63,13 +67,14 @@ def tokenize(tokenizer: Any, records: list[dict[str, Any]], assistant_only: bool
 
 def config_arguments(values: dict[str, Any], output: Path, cpu: bool) -> dict[str, Any]:
     """A TRL config's keyword arguments (SFT's and GRPO's): the recipe's section, the run's checkpoints folder, one
-    [taustack] line per log step instead of a progress bar, and the CPU settings."""
+    [taustack] line per log step instead of a progress bar, and the CPU settings (bf16 stays as the recipe says:
+    autocast on the CPU; fp16 is a GPU format)."""
     arguments = dict(values)
     arguments["output_dir"] = str(output / "checkpoints")
     arguments.setdefault("report_to", "none")
     arguments.setdefault("disable_tqdm", True)
     if cpu:
-        arguments.update(use_cpu=True, bf16=False, fp16=False)
+        arguments.update(use_cpu=True, bf16=bool(values.get("bf16", False)), fp16=False)
     return arguments
 
 
@@ -78,6 +83,8 @@ def sft_arguments(recipe: Recipe, output: Path, cpu: bool) -> dict[str, Any]:
     it builds labels), so TRL's own assistant_only_loss stays off."""
     arguments = config_arguments(recipe.sft, output, cpu)
     arguments["assistant_only_loss"] = False
+    if recipe.shared_prefix:  # the prefix's key/value cache cannot be recomputed by checkpointing (recipe.py refuses)
+        arguments["gradient_checkpointing"] = False
     return arguments
 
 
@@ -105,8 +112,10 @@ def train(recipe: Recipe, dataset: Path, model_path: str, output: Path, resume: 
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
+
+    from taustack.trainer.prefix import prefix_trainer_class
 
     cpu = not torch.cuda.is_available()
     assistant_only = bool(recipe.value("sft", "assistant_only_loss"))
@@ -125,15 +134,15 @@ def train(recipe: Recipe, dataset: Path, model_path: str, output: Path, resume: 
     print(f"[taustack] {len(train_rows['input_ids'])} train / {len(test_rows['input_ids'])} test examples, "
           f"{'CPU' if cpu else f'{torch.cuda.device_count()} GPU(s)'}", flush=True)
 
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32 if cpu else "auto")
-    lora = LoraConfig(**{"task_type": "CAUSAL_LM", **recipe.lora})
-    trainer = SFTTrainer(
+    model = load_model(model_path, recipe.init, int(recipe.value("sft", "seed")), cpu)
+    trainer_class = prefix_trainer_class(SFTTrainer) if recipe.shared_prefix else SFTTrainer
+    trainer = trainer_class(
         model=model,
         args=SFTConfig(**sft_arguments(recipe, output, cpu)),
         train_dataset=Dataset.from_dict(train_rows),
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
-        peft_config=lora,
+        peft_config=LoraConfig(**{"task_type": "CAUSAL_LM", **recipe.lora}) if recipe.method == "lora" else None,
         callbacks=[metrics_callback(output / "metrics.jsonl")],
     )
     from transformers.trainer_callback import PrinterCallback
@@ -141,9 +150,31 @@ def train(recipe: Recipe, dataset: Path, model_path: str, output: Path, resume: 
     trainer.remove_callback(PrinterCallback)  # the [taustack] lines say the same
     trainer.train(resume_from_checkpoint=True if resume else None)
     if trainer.is_world_process_zero():
-        trainer.save_model(str(output / "adapter"))
-        tokenizer.save_pretrained(str(output / "adapter"))
-        print(f"[taustack] adapter saved: {output / 'adapter'}", flush=True)
+        save_trained(trainer, tokenizer, output, recipe.method)
+
+
+def load_model(model_path: str, init: str, seed: int, cpu: bool) -> Any:
+    """The model to train: its pretrained weights, or (init: config) fresh ones from its config.json, seeded."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    dtype = torch.float32 if cpu else "auto"
+    if init == "pretrained":
+        return AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_path), dtype=torch.float32)
+    count = sum(parameter.numel() for parameter in model.parameters())
+    print(f"[taustack] a new {model.config.model_type} from {model_path}/config.json: {count / 1e6:.2f}M parameters "
+          f"(seed {seed})", flush=True)
+    return model
+
+
+def save_trained(trainer: Any, tokenizer: Any, output: Path, method: str) -> None:
+    """LoRA: the adapter (output/adapter); full: the whole model (output/model), each with the tokenizer."""
+    folder = output / ("adapter" if method == "lora" else "model")
+    trainer.save_model(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    print(f"[taustack] {'adapter' if method == 'lora' else 'model'} saved: {folder}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

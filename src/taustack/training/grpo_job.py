@@ -7,6 +7,7 @@ split, mode, the task ids trained on, and whether they include evaluation tasks.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from rich.console import Console
@@ -26,6 +27,8 @@ from taustack.training.jobs import (
 )
 from taustack.training.recipe import TrainingError
 from taustack.training.rundir import RunDir
+
+TASKS_COPY = "tasks.json"  # environment.tasks, copied into the run directory
 
 
 def check_devices(recipe: GrpoRecipe, devices: tuple[str, ...]) -> None:
@@ -54,7 +57,7 @@ def user_key_environment(recipe: GrpoRecipe) -> dict[str, str]:
 def grpo(root: Path, options: LaunchOptions, console: Console) -> RunDir:
     """Validate everything (recipe, tasks, GPUs, image, network), then run the trainer and record how it ended."""
     run, recipe = open_recipe_run(root, options, "grpo", load_grpo_recipe)
-    selection = recipe.tasks()
+    selection = recipe.tasks(root)
     devices = select_devices(options.gpus, options.gpu_ids)
     check_devices(recipe, devices)
     model_arg, model_mounts = model_source(root, recipe.model)
@@ -68,7 +71,11 @@ def grpo(root: Path, options: LaunchOptions, console: Console) -> RunDir:
 
     # from here on the run directory exists
     train_args = ["--recipe", f"{OUTPUT}/recipe.yaml", "--model", model_arg, "--output", OUTPUT]
+    if selection.tasks_file:  # the run keeps the task file it trained on; the container reads that copy
+        train_args += ["--tasks", f"{OUTPUT}/{TASKS_COPY}"]
     command = write_run_files(run, options, recipe, accelerate_file, train_args, devices, "taustack.trainer.grpo")
+    if selection.tasks_file:
+        shutil.copyfile(selection.tasks_file, run.path / TASKS_COPY)
     job = launch.Job(
         run_id=run.id, kind="train", image=options.image, command=command,
         mounts=[*model_mounts, launch.Mount(run.path, OUTPUT, False), hf_cache()],

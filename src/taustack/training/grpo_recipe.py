@@ -11,12 +11,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from taustack.fileio import read_yaml
-from taustack.training.environments import TaskSelection, select_tasks
+from taustack.training.environments import TaskSelection, select_file_tasks, select_tasks
 from taustack.training.recipe import LoraValues, Section, TrainingError, parse_sections
 from taustack.training.recipe_fields import GRPO_CONFIG_FIELDS, LORA_CONFIG_FIELDS
 from taustack.workspace import DEFAULT_PROJECT
 
-TOP_LEVEL_KEYS = ("model", "name", "environment", "grpo", "lora", "reward")
+TOP_LEVEL_KEYS = ("model", "name", "environment", "grpo", "lora", "reward", "method")
 RESERVED_GRPO_FIELDS: dict[str, str] = {
     "output_dir": "set by taustack (the run directory's checkpoints/)",
     "resume_from_checkpoint": "use `taustack train grpo --resume RUN`",
@@ -49,6 +49,8 @@ class EnvironmentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     domain: str = Field(min_length=1)
+    tasks: str | None = Field(default=None, min_length=1,
+                              description="a task file (tau2 tasks JSON) instead of the domain's own tasks")
     split: str | None = None  # tau2's train split where the domain has one
     task_ids: list[str] | None = Field(default=None, min_length=1)
     num_tasks: int | None = Field(default=None, ge=1)
@@ -65,6 +67,8 @@ class EnvironmentSpec(BaseModel):
             raise ValueError("user: mode user needs a user simulator (user.model, served by the stack)")
         if self.mode == "solo" and self.user is not None:
             raise ValueError("user: solo mode has no user simulator; remove user or set mode: user")
+        if self.tasks is not None and self.split is not None:
+            raise ValueError("split: a task file (environment.tasks) has no splits; choose with task_ids or num_tasks")
         return self
 
 
@@ -123,14 +127,27 @@ class GrpoRecipe(BaseModel):
     grpo: dict[str, Any] = Field(default_factory=dict)
     lora: dict[str, Any] = Field(default_factory=dict)
     reward: RewardSpec = Field(default_factory=RewardSpec)
+    method: Literal["lora", "full"] = "lora"
+
+    @model_validator(mode="after")
+    def _no_lora_when_full(self) -> GrpoRecipe:
+        if self.method == "full" and self.lora:
+            raise ValueError("lora: method full trains every parameter; remove the lora section (or method: lora)")
+        return self
 
     @property
     def values(self) -> GrpoValues:
         return GrpoValues.model_validate(self.grpo)
 
-    def tasks(self) -> TaskSelection:
+    def tasks(self, root: Path | None = None) -> TaskSelection:
+        """The tasks: tau2's own, or environment.tasks' file (relative paths from `root`, the project root)."""
         env = self.environment
-        return select_tasks(env.domain, env.split, env.task_ids, env.num_tasks, solo=env.mode == "solo")
+        solo = env.mode == "solo"
+        if env.tasks is None:
+            return select_tasks(env.domain, env.split, env.task_ids, env.num_tasks, solo=solo)
+        path = Path(env.tasks)
+        return select_file_tasks(env.domain, path if path.is_absolute() or root is None else root / path,
+                                 env.task_ids, env.num_tasks, solo)
 
 
 class CheckedValues(BaseModel):
@@ -157,7 +174,8 @@ def parse_grpo_recipe(data: Any, source: str = "recipe") -> GrpoRecipe:
     if problem:
         raise TrainingError(f"{source}: {problem}")
     try:
-        recipe.tasks()
+        if recipe.environment.tasks is None:  # a task file is read where it is launched (its path is the host's)
+            recipe.tasks()
     except TrainingError as exc:
         raise TrainingError(f"{source}: {exc}") from None
     return recipe

@@ -230,21 +230,26 @@ def status(runs_dir: Path, console: Console) -> list[RunRow]:
 
 
 def export(root: Path, runs_dir: Path, run_ref: str, merge: bool, gguf: bool, image: str,
-           console: Console, gguf_writer: str = "auto") -> RunDir:
-    """Merge the adapter (and write a GGUF) in the trainer container, then say how to serve the result."""
+           console: Console, gguf_writer: str = "auto", half: bool = False) -> RunDir:
+    """Merge the adapter, or take a full-parameter run's model (and write a GGUF) in the trainer container, then say
+    how to serve the result."""
     run = find_run(runs_dir, run_ref)
-    if not (run.adapter / "adapter_config.json").is_file():
-        raise TrainingError(f"run {run.id} has no adapter ({run.adapter}): did it finish?")
-    if merge or gguf:
-        base = str(run.info().get("model") or "")  # the base model, as the recipe named it (SFT or GRPO)
-        if not base:
-            raise TrainingError(f"run {run.id}: run.json names no model")
-        model_arg, model_mounts = model_source(root, base)
+    full = (run.model / "config.json").is_file()
+    if not full and not (run.adapter / "adapter_config.json").is_file():
+        raise TrainingError(f"run {run.id} has no adapter ({run.adapter}) nor model ({run.model}): did it finish?")
+    if merge or gguf or full:
+        model_mounts: list[launch.Mount] = []
+        source = ["--trained", f"{OUTPUT}/model"]
+        if not full:
+            base = str(run.info().get("model") or "")  # the base model, as the recipe named it (SFT or GRPO)
+            if not base:
+                raise TrainingError(f"run {run.id}: run.json names no model")
+            model_arg, model_mounts = model_source(root, base)
+            source = ["--adapter", f"{OUTPUT}/adapter", "--model", model_arg]
         client = launch.docker_client()
         launch.check_image(client, image)
-        command = ["python", "-m", "taustack.trainer.export", "--adapter", f"{OUTPUT}/adapter",
-                   "--model", model_arg, "--out", f"{OUTPUT}/export",
-                   *(["--gguf", "--gguf-writer", gguf_writer] if gguf else [])]
+        command = ["python", "-m", "taustack.trainer.export", *source, "--out", f"{OUTPUT}/export",
+                   *(["--gguf", "--gguf-writer", gguf_writer] if gguf else []), *(["--half"] if half else [])]
         job = launch.Job(run_id=run.id, kind="export", image=image, command=command,
                          mounts=[*model_mounts, launch.Mount(run.path.resolve(), OUTPUT, False), hf_cache()],
                          env=launch.passed_environment(), user=launch.container_user())
@@ -258,8 +263,9 @@ def export(root: Path, runs_dir: Path, run_ref: str, merge: bool, gguf: bool, im
 def serving_hints(run: RunDir, base_model: str, gguf: bool) -> str:
     """How to serve what a run made: vLLM with the LoRA adapter or the merged model, llama.cpp, Ollama."""
     name = run.id.split("-", 2)[-1] if run.id.count("-") >= 2 else run.id
-    lines = [f"Serve run {run.id}:", "",
-             f"vLLM (LoRA adapter): vllm serve {base_model} --enable-lora --lora-modules {name}={run.adapter}"]
+    lines = [f"Serve run {run.id}:", ""]
+    if (run.adapter / "adapter_config.json").is_file():
+        lines.append(f"vLLM (LoRA adapter): vllm serve {base_model} --enable-lora --lora-modules {name}={run.adapter}")
     if (run.export / "hf" / "config.json").is_file():
         lines.append(f"vLLM (merged model): vllm serve {run.export / 'hf'} --served-model-name {name}")
     if gguf:

@@ -1,4 +1,6 @@
-"""training/*.yaml recipes: `model`, `dataset`, `sft:` (TRL SFTConfig fields), `lora:` (PEFT LoraConfig fields).
+"""training/*.yaml recipes: `model`, `dataset`, `sft:` (TRL SFTConfig fields), `lora:` (PEFT LoraConfig fields), and
+how the model is trained: `method` (lora, or full: every parameter), `init` (pretrained weights, or config: fresh
+weights from the model folder's config.json) and `shared_prefix` (a batch's common prefix computed once).
 
 Validated on the host without torch or TRL: key names against the checked-in field lists (a typo gets a
 one-line error with the closest name), the values that matter by pydantic, everything else passed through.
@@ -11,14 +13,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from taustack.errors import TaustackError
 from taustack.fileio import read_yaml
 from taustack.stackfile.base import format_validation_error
 from taustack.training.recipe_fields import LORA_CONFIG_FIELDS, SFT_CONFIG_FIELDS
 
-TOP_LEVEL_KEYS = ("model", "dataset", "sft", "lora", "name")
+TOP_LEVEL_KEYS = ("model", "dataset", "sft", "lora", "name", "method", "init", "shared_prefix")
 # set by taustack, not by the recipe: the run directory holds the checkpoints; --resume picks the checkpoint
 RESERVED_SFT_FIELDS = {
     "output_dir": "set by taustack (the run directory's checkpoints/)",
@@ -82,7 +84,21 @@ class Recipe(BaseModel):
     dataset: str = Field(min_length=1)
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     sft: dict[str, Any]
-    lora: dict[str, Any]
+    lora: dict[str, Any] = Field(default_factory=dict)
+    method: Literal["lora", "full"] = "lora"
+    init: Literal["pretrained", "config"] = "pretrained"
+    shared_prefix: bool = False
+
+    @model_validator(mode="after")
+    def _method_and_init(self) -> Recipe:
+        if self.method == "full" and self.lora:
+            raise ValueError("lora: method full trains every parameter; remove the lora section (or method: lora)")
+        if self.shared_prefix and self.sft.get("gradient_checkpointing"):
+            raise ValueError("shared_prefix: the shared prefix's key/value cache cannot be recomputed by gradient "
+                             "checkpointing; set sft.gradient_checkpointing: false")
+        if self.init == "config" and self.method != "full":
+            raise ValueError("init: config makes fresh weights, which need method: full (LoRA adapts trained weights)")
+        return self
 
     def value(self, section: Literal["sft", "lora"], key: str) -> Any:
         """The value a key has in the trainer: the recipe's, else the checked default."""

@@ -6,7 +6,7 @@
   state.json         written when the container ends: state (finished | failed | stopped), exit code, OOM kill
   metrics.jsonl      the trainer's log history, one JSON object per log step (written inside the container)
   checkpoints/       TRL's checkpoint-N folders (--resume continues from the last)
-  adapter/           the trained LoRA adapter and tokenizer
+  adapter/           the trained LoRA adapter and tokenizer (model/: a full-parameter run's whole model)
   export/            `taustack train export`: merged HF files, model.gguf, Modelfile
 """
 
@@ -117,6 +117,11 @@ class RunDir:
     @property
     def adapter(self) -> Path:
         return self.path / "adapter"
+
+    @property
+    def model(self) -> Path:
+        """A full-parameter run's trained model (method: full), in place of an adapter."""
+        return self.path / "model"
 
     @property
     def export(self) -> Path:

@@ -235,3 +235,41 @@ def test_a_step_where_tau2_ran_no_episode_stops_the_run() -> None:
                                             r"http://gateway:4000/v1"):
         check_batch(failed, user_mode)
     check_batch([*failed, Outcome(0.0, "max_steps", {})], user_mode)  # one ran: scored and counted, no stop
+
+
+def test_a_task_file_is_trained_on_from_the_run_s_own_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from taustack.tasks.generator import generate
+    from taustack.tasks.taskfile import read_task_file, write_task_file
+
+    tasks = tmp_path / "train.json"
+    write_task_file(tasks, generate("train", 6, 1))
+    fake = FakeDocker().install(monkeypatch)
+    data = recipe(environment__split=None, environment__tasks=str(tasks), environment__num_tasks=4, method="full",
+                  lora=None)
+    run = grpo_job.grpo(ROOT, options(tmp_path, write(tmp_path, data)), Console(quiet=True))
+    environment = run.info()["environment"]
+    expected = read_task_file(tasks)
+    assert environment["task_ids"] == expected.ids()[:4] and environment["split"] == "file"
+    assert (environment["tasks_file"], environment["tasks_file_sha256"]) == (str(tasks), expected.sha256)
+    assert environment["on_evaluation_tasks"] is False
+    assert (run.path / "tasks.json").read_bytes() == tasks.read_bytes()
+    assert fake.jobs[0].command[-2:] == ["--tasks", "/output/tasks.json"]
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"environment__tasks": "t.json"}, "environment.split: a task file (environment.tasks) has no splits"),
+    ({"method": "full"}, "lora: method full trains every parameter"),
+])
+def test_task_files_and_full_training_are_checked(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(TrainingError) as caught:
+        parse_grpo_recipe(recipe(**changes))
+    assert message in str(caught.value)
+
+
+def test_a_missing_task_file_is_named_at_launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeDocker().install(monkeypatch)
+    data = recipe(environment__split=None, environment__tasks=str(tmp_path / "none.json"))
+    with pytest.raises(TrainingError) as caught:
+        grpo_job.grpo(ROOT, options(tmp_path, write(tmp_path, data)), Console(quiet=True))
+    assert str(caught.value).startswith(f"environment.tasks: {tmp_path / 'none.json'}: cannot read the task file")
+    assert not list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else True

@@ -80,6 +80,26 @@ def test_unchecked_fields_pass_through() -> None:
     assert recipe.sft == {"lr_scheduler_type": "cosine", "neftune_noise_alpha": 5}
 
 
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"method": "full"}, "recipe: lora: method full trains every parameter; remove the lora section"),
+    ({"init": "config", "lora": {}}, "recipe: init: config makes fresh weights, which need method: full"),
+    ({"method": "full", "lora": {}, "shared_prefix": True, "sft": {"gradient_checkpointing": True}},
+     "recipe: shared_prefix: the shared prefix's key/value cache cannot be recomputed by gradient checkpointing"),
+    ({"method": "partial"}, "recipe: method: Input should be 'lora' or 'full'"),
+])
+def test_how_a_model_is_trained_is_checked(changes: dict[str, Any], message: str) -> None:
+    data = {**BASE, "lora": {"r": 8}, **changes}
+    with pytest.raises(TrainingError) as info:
+        parse_recipe(data)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_a_full_parameter_recipe_from_a_config() -> None:
+    recipe = parse_recipe({**BASE, "lora": None, "method": "full", "init": "config", "shared_prefix": True})
+    assert (recipe.method, recipe.init, recipe.shared_prefix, recipe.lora) == ("full", "config", True, {})
+    assert parse_recipe(BASE).method == "lora" and parse_recipe(BASE).init == "pretrained"
+
+
 # --- GPUs ------------------------------------------------------------------------------------------------------
 
 def test_nvidia_smi_list_is_parsed_without_mig_lines() -> None:
