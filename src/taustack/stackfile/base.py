@@ -117,6 +117,9 @@ class ReplicaGroupSpec(StrictModel):
     bind: BindAddress = Field("127.0.0.1", description="address the balancer's port is published on")
     share_gpus: bool = Field(False, description="true: this section may use GPUs another engine section also uses "
                                                 "(on purpose: leave memory for both); otherwise that is an error")
+    hosts: list[str] | dict[str, Annotated[int, Field(ge=1)]] | None = Field(
+        None, description="with a hosts: section: the hosts this section's replicas run on, a list (spread over it in "
+                          "turn) or host -> replicas (default: spread over every host); GPU words apply on each host")
 
     def per_replica_gpus(self, section: str, devices: list[str] | None) -> int | None:
         """GPUs each replica takes of `devices` (None: placement derives it from replicas)."""
@@ -132,7 +135,7 @@ def format_validation_error(error: ValidationError, sources: Mapping[str, str]) 
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
-        nested = re.match(r"^([a-z_][a-z0-9_.]*): (.*)$", message)
+        nested = re.match(r"^([a-z_][a-z0-9_.-]*): (.*)$", message)
         if nested and item["type"] == "value_error":  # a check across fields names the field it is about
             field, message = f"{field}.{nested.group(1)}" if field else nested.group(1), nested.group(2)
         origin = sources.get(field)

@@ -17,6 +17,7 @@ from taustack.planner.layout import find_config
 from taustack.stackfile.conflicts import check_shared
 from taustack.stackfile.cores import RankCores, place_cores
 from taustack.stackfile.gpus import Placement, nvidia_smi_inventory
+from taustack.stackfile.spread import HostLayout, place_host_cores, place_hosts
 from taustack.stackfile.stack import StackSpec
 from taustack.stackfile.vllm import VllmSpec
 
@@ -29,6 +30,7 @@ class ResolvedStack:
     spec: StackSpec
     placements: Mapping[str, Placement]
     cores: Mapping[str, RankCores] = field(default_factory=dict)
+    layout: HostLayout | None = None  # with a hosts: section: each replica's nodes, their hosts, GPUs and cores
 
     def devices(self, engine: str) -> Placement:
         return self.placements[engine]
@@ -41,13 +43,19 @@ def resolve_stack(
     """Place `gpus: all` on the inventory (then no GPU or port may be used twice) and vLLM's CPU ranks on this host's
     cores, check vLLM's layout against a cached config.json and that every provider key is set (`environment`: the
     process environment and .env). Errors are SpecErrors naming the field."""
-    placements = {name: spec.placement(name, inventory) for name, _ in spec.engine_sections()}
-    check_shared(spec, placements)
-    cores = place_cores(spec, core_inventory)
+    if spec.hosts is not None:
+        layout = place_host_cores(spec, place_hosts(spec), core_inventory)
+        placements = {name: layout.head_devices(name) for name in layout.sections}
+        cores: Mapping[str, RankCores] = {}
+    else:
+        layout = None
+        placements = {name: spec.placement(name, inventory) for name, _ in spec.engine_sections()}
+        check_shared(spec, placements)
+        cores = place_cores(spec, core_inventory)
     if spec.vllm is not None and spec.vllm.config is None:
         check_cached_layout(spec.vllm)
     check_keys(spec, environment or {})
-    return ResolvedStack(spec=spec, placements=placements, cores=cores)
+    return ResolvedStack(spec=spec, placements=placements, cores=cores, layout=layout)
 
 
 def check_cached_layout(vllm: VllmSpec) -> None:

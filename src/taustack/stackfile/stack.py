@@ -13,6 +13,7 @@ from taustack.stackfile.base import StrictModel
 from taustack.stackfile.conflicts import check_shared
 from taustack.stackfile.gateway import GatewaySpec
 from taustack.stackfile.gpus import Placement, needs_inventory, place_section
+from taustack.stackfile.hosts import HostSpec
 from taustack.stackfile.llamacpp import LlamacppSpec
 from taustack.stackfile.monitoring import MonitoringSpec
 from taustack.stackfile.ollama import OllamaSpec
@@ -34,6 +35,8 @@ class StackSpec(StrictModel):
     gateway: GatewaySpec | None = None
     monitoring: MonitoringSpec | None = None
     balancer: BalancerSpec = Field(default_factory=BalancerSpec)
+    hosts: dict[str, HostSpec] | None = Field(None, description="several hosts: each one's Docker Engine and private "
+                                                                "address; without it everything runs on this host")
 
     @model_validator(mode="before")
     @classmethod
@@ -46,7 +49,12 @@ class StackSpec(StrictModel):
     @model_validator(mode="after")
     def _placements(self) -> StackSpec:
         """Every section's replicas fit its GPUs and ports, and no GPU serves two sections (unless one shares it on
-        purpose) nor any port two uses; `gpus: all` waits for the inventory (resolve_stack checks it)."""
+        purpose) nor any port two uses; `gpus: all` waits for the inventory (resolve_stack checks it). With hosts,
+        the same per host (stackfile.spread)."""
+        from taustack.stackfile.spread import check_hosts
+
+        if check_hosts(self):
+            return self
         check_shared(self, {name: self.placement(name, no_inventory) for name, section in self.engine_sections()
                             if not needs_inventory(section.gpus, section.gpu_ids)})
         return self

@@ -87,6 +87,11 @@ class VllmSpec(ReplicaGroupSpec):
                                     "(VLLM_LOGGING_LEVEL, VLLM_SERVER_DEV_MODE, ...), written into the rendered "
                                     "compose file: keys belong in api_key_env")
     gpus_per_replica: int | None = Field(None, ge=1, description="derived: TP x PP x DP")
+    nodes: int = Field(1, ge=1, description="with a hosts: section: hosts each replica spans, as vLLM's own "
+                                            "multi-node (a head and --headless followers; each host runs TP x PP x "
+                                            "DP / nodes ranks: TP inside a host, PP across hosts)")
+    master_port: Port = Field(29501, description="nodes > 1: vLLM's rendezvous port on the head's private address "
+                                                 "(the group's heartbeat is master_port + 1)")
 
     @field_validator("dtype")
     @classmethod
@@ -110,6 +115,8 @@ class VllmSpec(ReplicaGroupSpec):
             return self
         if not self.on_cpu():
             raise ValueError("cpu_cores: set, but the replicas run on GPUs (gpus / gpu_ids)")
+        if self.hosts is not None or self.nodes > 1:  # the cores of each host: checked per host (stackfile.spread)
+            return self
         needed = self.cores_needed()
         if needed > len(self.cpu_cores):
             raise ValueError(f"cpu_cores: {self.cores_layout()} need {needed} cores, {len(self.cpu_cores)} given")
@@ -124,6 +131,13 @@ class VllmSpec(ReplicaGroupSpec):
         if value is not None and value not in known:
             raise ValueError(f"{value!r} is not a {kind} parser of vLLM {VLLM_VERSION} ({', '.join(known)})")
         return value
+
+    @model_validator(mode="after")
+    def _nodes(self) -> VllmSpec:
+        """A replica spanning hosts runs the same number of ranks on each (vLLM's --nnodes)."""
+        if self.replica_size() % self.nodes:
+            raise ValueError(f"nodes: TP x PP x DP = {self.replica_size()} ranks do not split over {self.nodes} hosts")
+        return self
 
     @model_validator(mode="after")
     def _per_replica(self) -> VllmSpec:
