@@ -56,6 +56,9 @@ class BalancerView:
     upstream_authorization: str
     monitoring: bool
     status_port: int
+    # replicas on other hosts: TCP keepalive on upstream connections (the front container's sysctls time it), so a
+    # host that vanished without a reset fails its requests over within seconds, not at read_timeout_s
+    socket_keepalive: bool = False
 
 
 AUTH_FILE = "/tmp/taustack-auth.conf"
