@@ -20,6 +20,9 @@ ENGINE_KEY = "TAUSTACK_ENGINE_KEY"
 # what a secret may hold to be written between double quotes in nginx's config ($ would start a variable there, "
 # and \ end or escape the string)
 SECRET_CHARS = "A-Za-z0-9._~+/=:@-"
+# the maps nginx includes (printf formats for write_secret): the client's token checked, the engine's key sent on
+TOKEN_MAP = 'map $$http_authorization $$taustack_authorized {\n  default 0;\n  "Bearer %s" 1;\n}\n'
+ENGINE_KEY_MAP = 'map "" $$taustack_engine_authorization {\n  default "Bearer %s";\n}\n'
 
 # nginx's keys in the order of the files rendered so far: its ulimits after its ports, its environment last
 BALANCER_KEY_ORDER = (
@@ -39,11 +42,9 @@ def balancer_service(group: ReplicaGroup, settings: BalancerSpec, conf_path: str
     environment = {}
     if group.auth:
         # secrets reach nginx through the environment only: written to files inside the container when it starts
-        steps = [write_secret(API_TOKEN, 'map $$http_authorization $$taustack_authorized {\n  default 0;\n'
-                                         '  "Bearer %s" 1;\n}\n', AUTH_FILE)]
+        steps = [write_secret(API_TOKEN, TOKEN_MAP, AUTH_FILE)]
         if engine_key(group):
-            steps.append(write_secret(ENGINE_KEY, 'map "" $$taustack_engine_authorization {\n'
-                                                  '  default "Bearer %s";\n}\n', ENGINE_KEY_FILE))
+            steps.append(write_secret(ENGINE_KEY, ENGINE_KEY_MAP, ENGINE_KEY_FILE))
             environment[ENGINE_KEY] = f"${{{group.key_env}:?set {group.key_env} in .env}}"
         command = ("sh", "-c", "; ".join(["set -e", *steps, "exec nginx -g 'daemon off;'"]))
         header = f"Authorization: Bearer $${API_TOKEN}"
