@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -133,6 +134,11 @@ def upstream_authorization(group: ReplicaGroup) -> str:
 
 
 def render_nginx_conf(view: BalancerView, templates_dir: Path) -> str:
+    return render_template(TEMPLATE, asdict(view), templates_dir)
+
+
+def render_template(template: str, values: dict[str, Any], templates_dir: Path) -> str:
+    """One of nginx/'s logic-free templates, filled with a view's values (a missing value is an error)."""
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
         undefined=jinja2.StrictUndefined,
@@ -141,4 +147,4 @@ def render_nginx_conf(view: BalancerView, templates_dir: Path) -> str:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    return environment.get_template(TEMPLATE).render(**asdict(view))
+    return environment.get_template(template).render(**values)
