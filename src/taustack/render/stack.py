@@ -33,8 +33,13 @@ class RenderedStack:
 def render_stack(resolved: ResolvedStack, workspace: Workspace, stack_file: Path) -> RenderedStack:
     """Every file of the stack `resolve_stack` validated against this host; their headers name `stack_file`.
 
-    The config files come first: each service is built knowing the hash of the files it mounts.
+    The config files come first: each service is built knowing the hash of the files it mounts. A stack across
+    hosts renders a compose file per host (render/hosts.py).
     """
+    if resolved.layout is not None:
+        from taustack.render.hosts import render_hosts
+
+        return render_hosts(resolved, workspace, stack_file)
     spec = resolved.spec
     source = source_name(workspace, stack_file)
     sections = engine_sections(spec)

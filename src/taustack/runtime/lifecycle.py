@@ -235,6 +235,10 @@ def explain(project: ComposeProject, services: list[str], console: Console) -> N
 
 def up(stack: Stack, console: Console, wait: bool, timeout_s: float, warm_models: bool = False) -> list[ReplicaRow]:
     """Start the groups; with `wait`, return only when every replica answers and serves its models."""
+    if stack.spec.hosts is not None:
+        from taustack.runtime import across
+
+        return across.up(stack, console, wait, timeout_s)
     groups = stack.require_groups()
     stack.preflight()
     stack.ensure_secrets()
@@ -287,6 +291,10 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float, warm_models
 
 
 def down(stack: Stack, volumes: bool) -> None:
+    if stack.spec.hosts is not None:
+        from taustack.runtime import across
+
+        return across.down(stack, volumes)
     args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
     run_compose(stack.project(all_profiles=True), *args)
 
@@ -296,6 +304,10 @@ def status(stack: Stack, console: Console, as_json: bool = False) -> list[Replic
 
     Probes, `docker compose ps` and the balancers' recent access-log lines are read at the same time.
     """
+    if stack.spec.hosts is not None:
+        from taustack.runtime import across
+
+        return across.status(stack, console, as_json)
     groups = stack.require_groups()
     project = stack.project()
     token = stack.api_token()
@@ -323,6 +335,11 @@ def status(stack: Stack, console: Console, as_json: bool = False) -> list[Replic
 
 def logs(stack: Stack, services: tuple[str, ...], follow: bool, tail: int) -> None:
     """The services' logs (all of the stack's when none is named), through `docker compose logs`."""
+    if stack.spec.hosts is not None:
+        from taustack.console import stderr_console
+        from taustack.runtime import across
+
+        return across.logs(stack, services, follow, tail, stderr_console())
     known = {name for group in stack.rendered.groups for name in group.services}
     if stack.spec.gateway is not None:
         known.add("gateway")

@@ -8,6 +8,7 @@ every host. GPU words (gpus, gpu_ids, gpus_per_replica) mean on each host what t
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -282,5 +283,27 @@ def check_hosts(spec: StackSpec) -> bool:
     if spec.ollama is not None:
         raise PlacementError("ollama: not across hosts yet (pulls go to each replica directly): use llamacpp or vllm "
                              "sections with hosts:, or one stack per host")
+    check_front_binds(spec)
+    if spec.vllm is not None and "/" in spec.vllm.hf_cache and not spec.vllm.hf_cache.startswith("/"):
+        raise PlacementError(f"vllm.hf_cache: {spec.vllm.hf_cache} names a folder relative to this machine: across "
+                             "hosts give a path every host has (absolute), or a volume name (one per host)")
     place_hosts(spec)
     return True
+
+
+def check_front_binds(spec: StackSpec) -> None:
+    """A front host the controller reaches over the network: each published front door port binds an address of
+    that host the controller can dial (its loopback is the front host's own, and 0.0.0.0 does not say which)."""
+    hosts = spec.hosts or {}
+    front = front_host(hosts)
+    if hosts[front].is_local():
+        return
+    binds = [(f"{name}.bind", section.bind) for name, section in spec.engine_sections()]
+    if spec.gateway is not None:
+        binds.append(("gateway.bind", spec.gateway.bind))
+    for field, bind in binds:
+        address = ipaddress.ip_address(bind)
+        if address.is_loopback or address.is_unspecified:
+            raise PlacementError(f"{field}: {bind} on the front host {front}, which this controller reaches over the "
+                                 f"network: bind an address of {front} (hosts.{front}.address: "
+                                 f"{hosts[front].address}); a token is then required")

@@ -14,7 +14,7 @@ from taustack.stackfile.resolve import resolve_stack
 from taustack.stackfile.spread import Node
 from tests.helpers import write_stack
 
-A = {"docker": "ssh://root@10.0.0.1", "address": "10.0.0.1"}
+A = {"docker": "local", "address": "10.0.0.1"}  # the controller runs on the front host
 B = {"docker": "ssh://ubuntu@gpu-b.lan:2222", "address": "10.0.0.2"}
 C = {"docker": "gpu-c", "address": "10.0.0.3"}  # a Docker context's name
 
@@ -46,7 +46,7 @@ def test_replicas_spread_over_the_listed_hosts_in_turn_or_as_counted(tmp_path: P
     assert spread.front == "a"
     assert hosts_of(spread.sections["llamacpp"]) == ["a", "b", "c", "a"]
     counted = layout(tmp_path, {"hosts": {"a": A, "b": {**B, "front": True}},
-                                "llamacpp": {"model": "m.gguf", "hosts": {"b": 2, "a": 1}}})
+                                "llamacpp": {"model": "m.gguf", "hosts": {"b": 2, "a": 1}, "bind": "10.0.0.2"}})
     assert counted.front == "b"
     assert hosts_of(counted.sections["llamacpp"]) == ["b", "b", "a"]
     # without replicas: one per listed host on the CPU
@@ -78,8 +78,18 @@ def test_a_vllm_group_spans_hosts_head_first_with_its_ranks_cores(tmp_path: Path
     [
         ({"hosts": {"a": A, "b": {**B, "address": "10.0.0.1"}}, "llamacpp": {"model": "m.gguf"}},
          "hosts.b.address: 10.0.0.1 is also hosts.a.address: one host listed twice"),
-        ({"hosts": {"a": A, "b": {**B, "docker": A["docker"]}}, "llamacpp": {"model": "m.gguf"}},
-         "hosts.b.docker: ssh://root@10.0.0.1 is also hosts.a.docker: one host listed twice"),
+        ({"hosts": {"a": A, "b": B, "c": {**C, "docker": B["docker"]}}, "llamacpp": {"model": "m.gguf"}},
+         "hosts.c.docker: ssh://ubuntu@gpu-b.lan:2222 is also hosts.b.docker: one host listed twice"),
+        ({"hosts": {"b": B, "a": A}, "llamacpp": {"model": "m.gguf"}},
+         "llamacpp.bind: 127.0.0.1 on the front host b, which this controller reaches over the network: bind an "
+         "address of b (hosts.b.address: 10.0.0.2); a token is then required"),
+        ({"hosts": {"b": B}, "llamacpp": {"model": "m.gguf", "bind": "10.0.0.2"}, "gateway": {
+            "bind": "0.0.0.0", "models": [{"name": "m", "engine": "llamacpp", "model": "m"}]}},
+         "gateway.bind: 0.0.0.0 on the front host b, which this controller reaches over the network: bind an "
+         "address of b (hosts.b.address: 10.0.0.2); a token is then required"),
+        ({"hosts": {"a": A}, "vllm": {"model": "m", "hf_cache": "./hf"}},
+         "vllm.hf_cache: ./hf names a folder relative to this machine: across hosts give a path every host has "
+         "(absolute), or a volume name (one per host)"),
         ({"hosts": {"a": {**A, "front": True}, "b": {**B, "front": True}}, "llamacpp": {"model": "m.gguf"}},
          "hosts.b.front: a is the front host already: one carries the front door"),
         ({"hosts": {"gpu-a": {**A, "address": "127.0.0.1"}}},
@@ -129,7 +139,7 @@ def test_placements_that_cannot_work_are_one_line_naming_the_field(tmp_path: Pat
     ("data", "message"),
     [
         ({"hosts": {"a": A, "b": B}, "vllm": {"model": "m", "pipeline_parallel": 2, "nodes": 2}},
-         "hosts.a.cores: vLLM runs on a's CPU: name the cores it has (e.g. '0-7')"),
+         "hosts.b.cores: vLLM runs on b's CPU: name the cores it has (e.g. '0-7')"),
         ({"hosts": {"a": {**A, "cores": "0"}, "b": {**B, "cores": "1"}},
           "vllm": {"model": "m", "pipeline_parallel": 2, "tensor_parallel": 2, "nodes": 2}},
          "vllm.cpu_cores: on host a, 1 node(s) x 2 rank(s) x 1 core(s) per rank need 2 cores, 1 given (0)"),
@@ -148,7 +158,7 @@ def test_cores_are_checked_per_host_when_the_stack_resolves(tmp_path: Path, data
 
 
 def test_a_local_host_gives_the_controllers_own_cores(tmp_path: Path) -> None:
-    data = {"hosts": {"a": {**A, "docker": "local"}, "b": {**B, "cores": "8-9"}},
+    data = {"hosts": {"a": A, "b": {**B, "cores": "8-9"}},
             "vllm": {"model": "m", "pipeline_parallel": 2, "nodes": 2}}
     assert [node.cores for node in layout(tmp_path, data, cores=(2, 3)).sections["vllm"][0]] == [((2,),), ((8,),)]
 
