@@ -60,6 +60,8 @@ class BalancerView:
     # replicas on other hosts: TCP keepalive on upstream connections (the front container's sysctls time it), so a
     # host that vanished without a reset fails its requests over within seconds, not at read_timeout_s
     socket_keepalive: bool = False
+    # no replica reachable (their hosts' gates gone or answering 502): a clean 503 instead of nginx's 502
+    unavailable_503: bool = False
 
 
 AUTH_FILE = "/tmp/taustack-auth.conf"
