@@ -20,12 +20,13 @@ def probe_gateway(gateway: GatewaySpec, key: str | None, deep: bool) -> str:
     url = gateway_url(gateway)
     try:
         with httpx.Client(timeout=httpx.Timeout(60.0, connect=2.0), trust_env=False) as client:
-            client.get(f"{url}/health/liveliness").raise_for_status()
+            # the key on liveliness too: across hosts the gateway's port is a gate that wants one
+            auth = {"Authorization": f"Bearer {key}"} if key else {}
+            client.get(f"{url}/health/liveliness", headers=auth).raise_for_status()
             local = [route for route in gateway.models if route.engine in ("ollama", "llamacpp", "vllm")]
             if deep and local:
                 body = {"model": local[0].name, "messages": [{"role": "user", "content": "ready?"}], "max_tokens": 1}
-                answer = client.post(f"{url}/v1/chat/completions", json=body,
-                                     headers={"Authorization": f"Bearer {key}"})
+                answer = client.post(f"{url}/v1/chat/completions", json=body, headers=auth)
                 if answer.status_code != 200:
                     return f"{local[0].name} answered {answer.status_code} through the gateway"
     except httpx.HTTPError as exc:
