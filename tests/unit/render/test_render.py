@@ -77,7 +77,7 @@ def test_router_affinity_sends_sessions_through_the_router_and_its_workers_name_
     assert "default ollama_router;" in conf and "server ollama-router:30000 " in conf
     assert "listen 9101;" in conf and "proxy_pass http://ollama_replica_1;" in conf
     # a worker's health is its own replica's; its requests fall back to the other replica
-    assert "proxy_pass http://ollama-1:11436/api/version;" in conf
+    assert "rewrite ^ /api/version break;\n            proxy_pass http://ollama-1:11436;" in conf
     replica_1 = conf[conf.index("upstream ollama_replica_1 {"):]
     assert replica_1.index("server ollama-1:11436 max_fails") < replica_1.index("server ollama-0:11435 backup;")
 
