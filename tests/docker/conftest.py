@@ -205,3 +205,12 @@ def serve_and_ask(folder: Path, gguf: Path, name: str, question: str) -> None:
         assert response.json()["usage"]["completion_tokens"] > 0
     finally:
         stack.cli("down")
+
+
+@pytest.fixture(scope="session")
+def sim_hosts(tmp_path_factory: pytest.TempPathFactory, vllm_cache: Path) -> Iterator[Any]:
+    """Two simulated hosts, a and b (tests/docker/hosts.py), each with its own Docker Engine, SSH server, address
+    and core, the vLLM cache folder mounted at the same path on both (a shared filesystem)."""
+    from tests.docker.hosts import session_hosts
+
+    yield from session_hosts(tmp_path_factory.mktemp("hosts"), vllm_cache, ["a", "b"])

@@ -50,7 +50,7 @@ def front_view(group: ReplicaGroup, spec: StackSpec, stack_file: str) -> Balance
                                    replica=replica.label, tag_port=REPLICA_TAG_PORT + index)
                     for index, replica in enumerate(group.replicas) if isinstance(replica, HostedReplica))
     return replace(view, servers=servers, engine_key=True, upstream_authorization=ENGINE_AUTHORIZATION,
-                   socket_keepalive=True)
+                   socket_keepalive=True, unavailable_503=True)
 
 
 def front_balancer(group: ReplicaGroup, spec: StackSpec, conf: str, logs_mount: str) -> HostService:
@@ -72,13 +72,17 @@ def front_balancer(group: ReplicaGroup, spec: StackSpec, conf: str, logs_mount: 
 
 
 def front_gateway(spec: StackSpec, groups: Sequence[ReplicaGroup], keys: Mapping[str, str]) -> HostService:
-    """LiteLLM as on one host (its routes are the balancers on the front's network), its config as a config."""
+    """LiteLLM as on one host (its routes are the balancers on the front's network), its config as a config; its
+    port on the front's loopback: the front's gate publishes it, refusing anything without a key (LiteLLM itself
+    answers /health/liveliness and /metrics/ to anyone)."""
     assert spec.gateway is not None
     by_engine = {group.engine: group for group in groups}
     text = litellm.config_document(litellm.litellm_config(spec.gateway, by_engine, keys))
     name = "gateway.yaml"
     service = litellm.gateway_service(spec.gateway, groups, "", config_digest({name: text}, [name]), keys)
-    return HostService(replace(service, volumes=()), configs=(ConfigFile(name, "/etc/litellm/config.yaml", text),))
+    port = spec.gateway.port
+    return HostService(replace(service, volumes=(), ports=(f"127.0.0.1:{port}:{port}",)),
+                       configs=(ConfigFile(name, "/etc/litellm/config.yaml", text),))
 
 
 def front_services(spec: StackSpec, groups: Sequence[ReplicaGroup], confs: Mapping[str, str],

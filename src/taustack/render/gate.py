@@ -15,19 +15,27 @@ from taustack.render.compose import ENGINE_KEY, ENGINE_KEY_MAP, TOKEN_MAP, write
 from taustack.render.hostcompose import ConfigFile, HostService
 from taustack.render.nginx import AUTH_FILE, ENGINE_AUTHORIZATION, ENGINE_KEY_FILE, render_template
 from taustack.render.services import ComposeService, Healthcheck, config_digest
-from taustack.secrets import API_TOKEN
+from taustack.secrets import API_TOKEN, MASTER_KEY
 from taustack.stackfile.balancer import BalancerSpec
+from taustack.stackfile.gateway import GatewaySpec
 
 TEMPLATE = "gate.conf.j2"
+# the gateway's keys, one map line each (the map is the template's): its master key, and the token
+GATEWAY_KEY_FILE = "/tmp/taustack-gateway-key.conf"
+GATEWAY_TOKEN_FILE = "/tmp/taustack-gateway-token.conf"
+BEARER_LINE = '"Bearer %s" 1;\n'
 CONFIG_PATH = "/etc/taustack/gate.conf"
 PROFILE = "gate"
 
 
 @dataclass(frozen=True)
 class GateServer:
-    replica: str  # the replica and its host, as X-Taustack-Replica names it
+    replica: str  # the replica and its host, as X-Taustack-Replica names it (or "the gateway")
+    listen: str  # the address it listens on, as nginx's listen takes it (IPv6 in brackets)
     port: int
-    authorization: str  # what replaces the client's Authorization: the engine's key, or nothing ("")
+    # what replaces the client's Authorization: the engine's key, or nothing ('""'); "" keeps it (the gateway)
+    authorization: str
+    auth_variable: str = "taustack_authorized"  # the map saying the client's Authorization passes
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class GateView:
     auth_file: str
     engine_key: bool
     engine_key_file: str
+    gateway_key_file: str  # "" without the gateway
+    gateway_token_file: str
 
 
 def gate_service_name(host: str) -> str:
@@ -55,17 +65,26 @@ def host_replicas(groups: Sequence[ReplicaGroup], host: str) -> list[tuple[Repli
             if isinstance(replica, HostedReplica) and replica.host == host]
 
 
+def bracketed(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
 def gate_view(host: str, address: str, groups: Sequence[ReplicaGroup], balancer: BalancerSpec,
-              stack_file: str) -> GateView:
+              stack_file: str, gateway: GatewaySpec | None = None) -> GateView:
+    """The gate of `host`: its replicas on its private address; with `gateway` (the front host), the gateway's port
+    on the gateway's bind too, for the gateway's keys."""
     served = host_replicas(groups, host)
+    servers = [GateServer(replica.label, bracketed(address), replica.port,
+                          ENGINE_AUTHORIZATION if group.key_env else '""') for group, replica in served]
+    if gateway is not None:
+        servers.append(GateServer("the gateway", bracketed(gateway.bind), gateway.port, "",
+                                  "taustack_gateway_authorized"))
     return GateView(
-        host=host, stack_file=stack_file, address=address,
-        listen_address=f"[{address}]" if ":" in address else address,
-        servers=tuple(GateServer(replica.label, replica.port, ENGINE_AUTHORIZATION if group.key_env else '""')
-                      for group, replica in served),
-        worker_connections=balancer.worker_connections, body_limit=balancer.body_limit,
+        host=host, stack_file=stack_file, address=address, listen_address=bracketed(address),
+        servers=tuple(servers), worker_connections=balancer.worker_connections, body_limit=balancer.body_limit,
         read_timeout_s=balancer.read_timeout_s, auth_file=AUTH_FILE,
         engine_key=any(group.key_env for group, _ in served), engine_key_file=ENGINE_KEY_FILE,
+        gateway_key_file=GATEWAY_KEY_FILE if gateway is not None else "", gateway_token_file=GATEWAY_TOKEN_FILE,
     )
 
 
@@ -78,13 +97,17 @@ def gate_service(view: GateView, groups: Sequence[ReplicaGroup], image: str, con
     environment when it starts, the rendered nginx.conf as a config."""
     steps = [write_secret(API_TOKEN, TOKEN_MAP, AUTH_FILE)]
     environment = {API_TOKEN: f"${{{API_TOKEN}:?run: taustack up}}"}
+    if view.gateway_key_file:
+        steps += [write_secret(MASTER_KEY, BEARER_LINE, view.gateway_key_file),
+                  write_secret(API_TOKEN, BEARER_LINE, view.gateway_token_file)]
+        environment[MASTER_KEY] = f"${{{MASTER_KEY}:?run: taustack key}}"
     keys = sorted({group.key_env for group, _ in host_replicas(groups, view.host) if group.key_env})
     if keys:
         steps.append(write_secret(ENGINE_KEY, ENGINE_KEY_MAP, ENGINE_KEY_FILE))
         environment[ENGINE_KEY] = f"${{{keys[0]}:?set {keys[0]} in .env}}"
-    first = view.servers[0].port if view.servers else 0
+    first = view.servers[0]
     header = f"Authorization: Bearer $${API_TOKEN}"
-    check = f"curl -fsS -o /dev/null -H \"{header}\" http://{view.listen_address}:{first}/-/gate"
+    check = f"curl -fsS -o /dev/null -H \"{header}\" http://{first.listen}:{first.port}/-/gate"
     name = gate_service_name(view.host)
     config = ConfigFile(name, CONFIG_PATH, conf)
     service = ComposeService(

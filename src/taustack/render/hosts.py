@@ -89,8 +89,9 @@ def render_hosts(resolved: ResolvedStack, workspace: Workspace, stack_file: Path
             services[host].append(hosted)
             volumes[host] += host_volumes(engine, section, workspace)
     for host in services:
-        if host_replicas(groups, host):
-            view = gate_view(host, addresses[host], groups, spec.balancer, source)
+        gateway = spec.gateway if host == layout.front else None
+        if host_replicas(groups, host) or gateway is not None:
+            view = gate_view(host, addresses[host], groups, spec.balancer, source, gateway)
             services[host].append(gate_service(view, groups, spec.balancer.image,
                                                render_gate_conf(view, workspace.templates_dir)))
     confs = {group.engine: render_nginx_conf(front_view(group, spec, source), workspace.templates_dir)

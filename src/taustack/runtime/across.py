@@ -29,6 +29,7 @@ from taustack.runtime.delivery import (
     send_image,
 )
 from taustack.runtime.docker import run_compose
+from taustack.runtime.gateway import wait_gateway
 from taustack.runtime.hostcheck import check_path, check_reachable
 from taustack.runtime.hoststatus import explain_hosts, host_rows, wait_hosts_ready
 from taustack.runtime.remote import Host, HostError, all_or_raise, host_project, on_hosts, stack_hosts
@@ -87,6 +88,9 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float) -> list[Rep
     token = stack.api_token()
     remaining = max(1.0, timeout_s - (time.monotonic() - started))
     ready = wait_hosts_ready(stack.rendered.groups, remaining, token)
+    if ready and stack.spec.gateway is not None:
+        remaining = max(1.0, timeout_s - (time.monotonic() - started))
+        wait_gateway(stack.spec.gateway, stack.master_key(), remaining)
     rows = host_rows(stack, hosts)
     checks = check_groups(stack.rendered.groups, stack.client_headers) if ready else []
     rows += tool_rows(checks)

@@ -14,7 +14,8 @@ from rich.console import Console
 
 from taustack.engines.base import ReplicaGroup, ReplicaHealth
 from taustack.engines.hosted import HostedReplica, node_service
-from taustack.render.gate import gate_service_name, host_replicas
+from taustack.render.gate import gate_service_name
+from taustack.render.hosts import host_file
 from taustack.runtime.docker import ContainerState, recent_log_lines, service_logs
 from taustack.runtime.gateway import probe_gateway
 from taustack.runtime.health import (
@@ -92,8 +93,8 @@ def host_rows(stack: Stack, hosts: Sequence[Host]) -> list[ReplicaRow]:
     rows = [with_members(row, groups, containers) for row in
             build_rows(groups, probes, containers, answers, traffic, connections)]
     if stack.spec.gateway is not None:
-        rows.append(gateway_row(stack.spec.gateway, probe_gateway(stack.spec.gateway, None, False), containers))
-    rows += gate_rows(groups, hosts, containers)
+        rows.append(gateway_row(stack.spec.gateway, probe_gateway(stack.spec.gateway, token, False), containers))
+    rows += gate_rows(stack, hosts, containers)
     rows += [ReplicaRow(service=f"host {error.host.name}", engine="-", gpus="-", container="unreachable",
                         ready=False, version=error.host.spec.docker, models_on_disk=(), models_loaded=(),
                         problem=str(error)) for error in failed]
@@ -122,12 +123,11 @@ def with_members(row: ReplicaRow, groups: Sequence[ReplicaGroup], containers: Ma
     return row
 
 
-def gate_rows(groups: Sequence[ReplicaGroup], hosts: Sequence[Host],
-              containers: Mapping[str, ContainerState]) -> list[ReplicaRow]:
+def gate_rows(stack: Stack, hosts: Sequence[Host], containers: Mapping[str, ContainerState]) -> list[ReplicaRow]:
     """A row per host's gate: its container (running and its health check, made with the token)."""
     rows = []
     for host in hosts:
-        if not host_replicas(groups, host.name):
+        if f"\n  {gate_service_name(host.name)}:\n" not in stack.rendered.files[host_file(host.name)]:
             continue
         state = containers.get(gate_service_name(host.name))
         # its health check runs with the token; while it is still starting, the probes through it said more

@@ -1,0 +1,153 @@
+"""One stack file across two simulated hosts (tests/docker/hosts.py), driven over ssh like real ones: llama.cpp
+replicas on both behind one front door on host a (nginx, the session router, the gateway), every published port
+tried without the token from the other host, and an unknown host key refused before anything starts."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.docker.conftest import NGINX_IMAGE
+from tests.docker.hosts import HostStack, SimHosts, host_stack, write_ssh_files
+
+pytestmark = pytest.mark.docker
+
+PORT, GATEWAY_PORT = 28180, 28140
+CHAT = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
+
+
+def llama_spec(hosts: SimHosts, cache: Path) -> dict[str, Any]:
+    a = hosts["a"]
+    return {
+        "hosts": {"a": a.spec(), "b": hosts["b"].spec()},
+        "llamacpp": {"model": str(cache / "tiny" / "tiny.gguf"), "model_name": "tiny", "replicas": 2, "threads": 1,
+                     "context_size": 2048, "bind": a.address, "port": PORT},
+        "balancer": {"image": NGINX_IMAGE},
+        "gateway": {"bind": a.address, "port": GATEWAY_PORT,
+                    "models": [{"name": "tiny", "engine": "llamacpp", "model": "tiny"}]},
+    }
+
+
+@pytest.fixture(scope="module")
+def llama_hosts(tmp_path_factory: pytest.TempPathFactory, sim_hosts: SimHosts, vllm_cache: Path
+                ) -> Iterator[HostStack]:
+    stack = host_stack(tmp_path_factory.mktemp("hosts-llama"), "hosts-llama", llama_spec(sim_hosts, vllm_cache),
+                       sim_hosts)
+    result = stack.cli("up", "--timeout", "600")
+    try:
+        assert result.returncode == 0, result.stderr[-6000:]
+        print(f"\n[measure] taustack up, 2 hosts, llama.cpp x2 and the front door:\n{result.stderr[-300:]}")
+        yield stack
+    finally:
+        stack.cli("down", "--volumes", timeout=300)
+
+
+def front(stack: HostStack) -> str:
+    return f"http://{stack.hosts['a'].address}:{PORT}"
+
+
+def test_replicas_on_both_hosts_answer_through_one_front_door(llama_hosts: HostStack) -> None:
+    stack = llama_hosts
+    headers = {"Authorization": f"Bearer {stack.token()}"}
+    with httpx.Client(timeout=60, trust_env=False) as client:
+        seen = Counter(client.post(f"{front(stack)}/v1/chat/completions", json=CHAT, headers=headers)
+                       .headers["x-taustack-replica"] for _ in range(8))
+        assert set(seen) == {"llamacpp-0@a", "llamacpp-1@b"}, seen
+        with client.stream("POST", f"{front(stack)}/v1/chat/completions", headers=headers,
+                           json={**CHAT, "stream": True}) as streamed:
+            lines = [line for line in streamed.iter_lines() if line.startswith("data: ")]
+        assert streamed.status_code == 200 and lines[-1] == "data: [DONE]" and len(lines) > 2
+        # episodes: every turn of a session on one replica, sessions spread over both hosts
+        placed = {}
+        for session in ("s1", "s2", "s3", "s4"):
+            replicas = {client.post(f"{front(stack)}/v1/chat/completions", json=CHAT,
+                                    headers={**headers, "X-Session-ID": session}).headers["x-taustack-replica"]
+                        for _ in range(3)}
+            assert len(replicas) == 1, (session, replicas)
+            placed[session] = replicas.pop()
+        assert set(placed.values()) == {"llamacpp-0@a", "llamacpp-1@b"}, placed
+        gateway = client.post(f"http://{stack.hosts['a'].address}:{GATEWAY_PORT}/v1/chat/completions", json=CHAT,
+                              headers={"Authorization": f"Bearer {stack.secret('LITELLM_MASTER_KEY')}"})
+        assert gateway.status_code == 200, gateway.text
+    status = stack.cli("status", "--json")
+    rows = {row["service"]: row for row in json.loads(status.stdout)}
+    assert status.returncode == 0, status.stderr[-3000:]
+    assert {"llamacpp-0@a", "llamacpp-1@b", "gate-a", "gate-b", "llamacpp-balancer", "gateway"} <= set(rows)
+    # no key in any rendered file
+    rendered = "".join(path.read_text() for path in stack.generated.rglob("*.yaml"))
+    for name in ("TAUSTACK_API_TOKEN", "LITELLM_MASTER_KEY"):
+        assert stack.secret(name) not in rendered
+
+
+def listeners(stack: HostStack, name: str) -> list[tuple[str, int, str]]:
+    """(address, port, process) of every TCP listener of a host that is not on its loopback."""
+    text = stack.hosts[name].sh("ss -ltnpH").stdout
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        address, _, port = fields[3].rpartition(":")
+        process = re.search(r'\(\("([^"]+)"', line)
+        if address.strip("[]").startswith("127.") or address in ("[::1]",):
+            continue
+        found.append((address, int(port), process.group(1) if process else "?"))
+    return found
+
+
+def test_every_published_port_answers_only_with_the_token(llama_hosts: HostStack) -> None:
+    """From the other host: each listener of a host (but its own sshd) answers 401 without the token, and the replica
+    and front door ports answer with it. The ports are exactly the stack's: a new one would have to be checked."""
+    stack = llama_hosts
+    token = stack.token()
+    expected = {"a": {PORT, PORT + 1, GATEWAY_PORT}, "b": {PORT + 2}}
+    for name, other in (("a", "b"), ("b", "a")):
+        host = stack.hosts[name]
+        ports = {port for _, port, process in listeners(stack, name) if process != "sshd"}
+        assert ports == expected[name], listeners(stack, name)
+        for port in ports:
+            for method, path in (("GET", "/v1/models"), ("GET", "/health"), ("POST", "/v1/chat/completions"),
+                                 ("GET", "/metrics"), ("GET", "/health/liveliness"), ("GET", "/props")):
+                code = stack.hosts[other].sh(f"curl -s -o /dev/null -w '%{{http_code}}' -m 10 -X {method} "
+                                             f"http://{host.address}:{port}{path}").stdout
+                assert code == "401", (name, port, method, path, code)
+            key = stack.secret("LITELLM_MASTER_KEY") if port == GATEWAY_PORT else token
+            code = stack.hosts[other].sh(f"curl -s -o /dev/null -w '%{{http_code}}' -m 10 -H 'Authorization: Bearer "
+                                         f"{key}' http://{host.address}:{port}/v1/models").stdout
+            assert code == "200", (name, port, code)
+
+
+def test_an_unknown_host_key_is_refused_before_anything_starts(llama_hosts: HostStack, tmp_path: Path) -> None:
+    """known_hosts holding another key for host b (as after a reinstall, or a machine in its place): one line naming
+    b and ssh's reason, exit 1, and not one container of the new project on a."""
+    stack = llama_hosts
+    hosts = stack.hosts
+    wrong = SimHosts(hosts.network, dict(hosts.hosts), tmp_path / "ssh")
+    (tmp_path / "ssh").mkdir()
+    for name in ("id_ed25519", "id_ed25519.pub"):
+        (tmp_path / "ssh" / name).write_bytes((hosts.ssh_dir / name).read_bytes())
+        (tmp_path / "ssh" / name).chmod(0o600)
+    write_ssh_files(wrong)
+    known = (tmp_path / "ssh" / "known_hosts").read_text().splitlines()
+    a_key = known[0].split(" ", 1)[1]
+    (tmp_path / "ssh" / "known_hosts").write_text(f"{known[0]}\n{hosts['b'].address} {a_key}\n")
+    other = host_stack(tmp_path / "stack", "hosts-badkey", llama_spec(hosts, Path(stack_model(stack)).parents[1]),
+                       wrong)
+    result = other.cli("up", "--timeout", "60")
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"Error: host b (ssh://root@{hosts['b'].address}): ") and "Host key verification failed" \
+        in error, result.stderr[-2000:]
+    assert "host a" not in error
+    ran = hosts["a"].docker("ps", "-a", "--filter", f"label=com.docker.compose.project={other.project}", "-q")
+    assert ran.stdout.strip() == ""
+
+
+def stack_model(stack: HostStack) -> str:
+    return str(yaml.safe_load(stack.stack_file.read_text())["llamacpp"]["model"])
