@@ -1,11 +1,13 @@
 """One stack file across two simulated hosts (tests/docker/hosts.py), driven over ssh like real ones: llama.cpp
-replicas on both behind one front door on host a (nginx, the session router, the gateway), every published port
-tried without the token from the other host, and an unknown host key refused before anything starts."""
+replicas on both behind one front door on host a (nginx, the session router, the gateway, the exporter and
+Prometheus scraping both hosts), every published port tried without the token from the other host, and an unknown
+host key refused before anything starts."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,20 +22,25 @@ from tests.docker.hosts import HostStack, SimHosts, host_stack, write_ssh_files
 
 pytestmark = pytest.mark.docker
 
-PORT, GATEWAY_PORT = 28180, 28140
+PORT, GATEWAY_PORT, EXPORTER_PORT, PROMETHEUS_PORT = 28180, 28140, 28400, 28090
 CHAT = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
 
 
-def llama_spec(hosts: SimHosts, cache: Path) -> dict[str, Any]:
+def llama_spec(hosts: SimHosts, cache: Path, port: int = PORT, gateway_port: int = GATEWAY_PORT,
+               monitoring: bool = True) -> dict[str, Any]:
+    """llama.cpp replicas on a and b (the tiny model), the front door on a, binding a's address."""
     a = hosts["a"]
-    return {
+    spec: dict[str, Any] = {
         "hosts": {"a": a.spec(), "b": hosts["b"].spec()},
         "llamacpp": {"model": str(cache / "tiny" / "tiny.gguf"), "model_name": "tiny", "replicas": 2, "threads": 1,
-                     "context_size": 2048, "bind": a.address, "port": PORT},
+                     "context_size": 2048, "bind": a.address, "port": port},
         "balancer": {"image": NGINX_IMAGE},
-        "gateway": {"bind": a.address, "port": GATEWAY_PORT,
+        "gateway": {"bind": a.address, "port": gateway_port,
                     "models": [{"name": "tiny", "engine": "llamacpp", "model": "tiny"}]},
     }
+    if monitoring:
+        spec["monitoring"] = {"exporter_port": EXPORTER_PORT, "prometheus_port": PROMETHEUS_PORT, "grafana": False}
+    return spec
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +92,30 @@ def test_replicas_on_both_hosts_answer_through_one_front_door(llama_hosts: HostS
     rendered = "".join(path.read_text() for path in stack.generated.rglob("*.yaml"))
     for name in ("TAUSTACK_API_TOKEN", "LITELLM_MASTER_KEY"):
         assert stack.secret(name) not in rendered
+
+
+def prometheus(stack: HostStack, query: str) -> list[dict[str, Any]]:
+    """A PromQL query on the front host's Prometheus (its loopback port, from the host itself)."""
+    answer = stack.hosts["a"].sh(f"curl -s -G --data-urlencode 'query={query}' "
+                                 f"http://127.0.0.1:{PROMETHEUS_PORT}/api/v1/query").stdout
+    return list(json.loads(answer)["data"]["result"])
+
+
+def test_the_front_hosts_monitoring_reaches_every_host(llama_hosts: HostStack) -> None:
+    """The exporter probes both replicas at their gates and Prometheus scrapes both llama-servers there."""
+    wanted = {"llamacpp-0": "1", "llamacpp-1": "1"}
+    deadline = time.monotonic() + 60
+    while True:
+        scraped = {item["metric"]["instance"]: item["value"][1]
+                   for item in prometheus(llama_hosts, 'up{job="llamacpp"}')}
+        probed = {item["metric"]["replica"]: item["value"][1]
+                  for item in prometheus(llama_hosts, "taustack_replica_up")}
+        if (set(scraped.values()) == {"1"} and len(scraped) == 2 and probed == wanted) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    a, b = llama_hosts.hosts["a"].address, llama_hosts.hosts["b"].address
+    assert scraped == {f"{a}:{PORT + 1}": "1", f"{b}:{PORT + 2}": "1"}
+    assert probed == wanted
 
 
 def listeners(stack: HostStack, name: str) -> list[tuple[str, int, str]]:

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import httpx
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from taustack.engines.base import Replica, ReplicaGroup, ReplicaHealth
-from taustack.runtime.health import is_ready, probe_all
+from taustack.runtime.health import PROBE_TIMEOUT, is_ready, probe_all
 from taustack.runtime.traffic import parse_stub_status
 
 
 def inside_network(groups: Sequence[ReplicaGroup]) -> list[ReplicaGroup]:
-    """The same groups, reached by service name on the compose network instead of the host's loopback."""
-    return [replace(group, replicas=tuple(InsideReplica(r.group, r.index, r.port, r.devices) for r in group.replicas))
+    """The same groups, reached by service name on the compose network instead of the host's loopback (a replica on
+    another host keeps the URL of its host's gate)."""
+    return [replace(group, replicas=tuple(r if isinstance(r, UrlReplica) else
+                                          InsideReplica(r.group, r.index, r.port, r.devices) for r in group.replicas))
             for group in groups]
 
 
@@ -27,6 +30,23 @@ class InsideReplica(Replica):
     @property
     def host_url(self) -> str:
         return f"http://{self.service}:{self.port}"
+
+
+@dataclass(frozen=True)
+class UrlReplica(Replica):
+    """A replica on another host, reached at its host's gate (which wants the stack's token, TAUSTACK_API_TOKEN)."""
+
+    url: str = ""
+
+    @property
+    def host_url(self) -> str:
+        return self.url
+
+
+def gate_headers() -> dict[str, str]:
+    """The stack's token for replicas behind gates, from the exporter's environment (none on one host)."""
+    token = os.environ.get("TAUSTACK_API_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 class StackState(Collector):
@@ -40,7 +60,7 @@ class StackState(Collector):
         self.connections: dict[str, dict[str, int]] = {}
 
     def refresh(self) -> None:
-        self.health = asyncio.run(probe_all(self.groups, deep=False))
+        self.health = asyncio.run(self.probe())
         connections = {}
         for group in self.groups:
             try:
@@ -51,6 +71,10 @@ class StackState(Collector):
             if counts is not None:
                 connections[group.balancer_service] = counts
         self.connections = connections
+
+    async def probe(self) -> list[ReplicaHealth]:
+        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=False, headers=gate_headers()) as client:
+            return await probe_all(self.groups, False, client)
 
     def run_forever(self) -> threading.Thread:
         def loop() -> None:

@@ -10,16 +10,18 @@ from prometheus_client import CollectorRegistry, start_http_server
 from taustack.engines.base import Replica, ReplicaGroup, Routes
 from taustack.errors import TaustackError
 from taustack.exporter.accesslog import AccessLogMetrics, BalancerMetrics
-from taustack.exporter.probes import StackState, inside_network
+from taustack.exporter.probes import StackState, UrlReplica, inside_network
 from taustack.fileio import read_json
 
 
 def load_targets(path: Path) -> tuple[list[ReplicaGroup], int]:
-    """The replica groups `taustack render` wrote to targets.json, and nginx's internal status port."""
+    """The replica groups `taustack render` wrote to targets.json, and nginx's internal status port. A replica with
+    a `url` (on another host, behind its gate) is probed there."""
     data = read_json(path, "the exporter's targets", TaustackError)
     groups = []
     for group in data["groups"]:
-        replicas = tuple(Replica(group["engine"], r["index"], r["port"], tuple(r["devices"]))
+        replicas = tuple(UrlReplica(group["engine"], r["index"], r["port"], tuple(r["devices"]), url=r["url"])
+                         if r.get("url") else Replica(group["engine"], r["index"], r["port"], tuple(r["devices"]))
                          for r in group["replicas"])
         groups.append(ReplicaGroup(group["engine"], group["port"], group["bind"], replicas,
                                    Routes("", "", "", group["health_path"]), tuple(group["models"]), group["auth"]))

@@ -17,6 +17,7 @@ from taustack.render import monitoring
 from taustack.render.frontdoor import front_services, front_view
 from taustack.render.gate import gate_service, gate_view, host_replicas, render_gate_conf
 from taustack.render.hostcompose import HostCompose, HostService, host_document
+from taustack.render.hostmonitoring import monitoring_services
 from taustack.render.nginx import render_nginx_conf
 from taustack.render.stack import RenderedStack, source_name
 from taustack.render.vllm_group import group_services
@@ -98,6 +99,9 @@ def render_hosts(resolved: ResolvedStack, workspace: Workspace, stack_file: Path
              for group in groups}
     logs_mount = f"{monitoring.LOGS_VOLUME}:{monitoring.LOGS_DIR}" if spec.monitoring is not None else ""
     services[layout.front] += front_services(spec, groups, confs, logs_mount)
+    if spec.monitoring is not None:
+        services[layout.front] += monitoring_services(spec, groups, workspace.root / "monitoring" / "dashboards")
+        volumes[layout.front] += monitoring.VOLUMES
     files = {host_file(host): host_document(HostCompose(host, spec.hosts[host].docker, tuple(placed),
                                                         tuple(dict.fromkeys(volumes[host]))), source)
              for host, placed in services.items()}

@@ -87,3 +87,22 @@ def test_a_vllm_group_is_a_head_and_headless_followers_under_the_watcher() -> No
     gate = files["a"]["configs"]["gate-a"]["content"]
     assert "listen 10.0.0.1:8001;" in gate and "proxy_set_header Authorization $$taustack_engine_authorization;" in gate
     assert files["a"]["services"]["gate-a"]["environment"]["TAUSTACK_ENGINE_KEY"] == "${VLLM_KEY:?set VLLM_KEY in .env}"
+
+
+def test_monitoring_on_the_front_probes_and_scrapes_every_host_at_its_gate() -> None:
+    files = rendered({"hosts": HOSTS, "llamacpp": LLAMA, "monitoring": {"grafana": True}})
+    services = files["a"]["services"]
+    assert {"exporter", "prometheus", "grafana"} <= set(services) and "exporter" not in files["b"]["services"]
+    targets = yaml.safe_load(files["a"]["configs"]["exporter-targets"]["content"])
+    assert [r["url"] for r in targets["groups"][0]["replicas"]] == ["http://10.0.0.1:8081", "http://10.0.0.2:8082"]
+    scrape = yaml.safe_load(files["a"]["configs"]["prometheus-config"]["content"])
+    job = next(job for job in scrape["scrape_configs"] if job["job_name"] == "llamacpp")
+    assert job["static_configs"] == [{"targets": ["10.0.0.1:8081", "10.0.0.2:8082"]}]
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": "/tmp/taustack-token"}
+    assert services["prometheus"]["volumes"] == ["prometheus-data:/prometheus"]
+    assert services["exporter"]["environment"] == {"TAUSTACK_API_TOKEN": "${TAUSTACK_API_TOKEN:?run: taustack up}"}
+    assert services["exporter"]["ports"] == ["127.0.0.1:9400:9400"]
+    assert all(not volume.startswith(("/", ".")) for service in services.values()
+               for volume in service.get("volumes", []))
+    assert any(config["target"] == "/var/lib/grafana/dashboards/taustack.json"
+               for config in services["grafana"]["configs"])
