@@ -80,6 +80,10 @@ if ! engine_ok; then
   engine_ok || { say "dockerd did not start:"; tail -20 "$DOCKERD_LOG" >&2 || true; exit 1; }
 fi
 
+# a stack across hosts reaches their engines with `docker -H ssh://`, which runs this machine's ssh
+command -v ssh >/dev/null || apt-get install -y --no-install-recommends openssh-client >/dev/null \
+  || { apt-get update -qq && apt-get install -y --no-install-recommends openssh-client >/dev/null; }
+
 if ! compose_ok; then
   command -v python3 >/dev/null || apt-get install -y --no-install-recommends python3 python3-venv >/dev/null
   install_compose_plugin /usr/local/lib/docker/cli-plugins
