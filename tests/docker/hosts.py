@@ -8,6 +8,7 @@ ssh first on PATH adds `-F` with this module's config, as a user's ~/.ssh/config
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -128,7 +129,9 @@ def write_ssh_files(hosts: SimHosts) -> None:
                       f"  UserKnownHostsFile {known}\n  StrictHostKeyChecking yes\n  BatchMode yes\n")
     wrapper = hosts.ssh_dir / "bin" / "ssh"
     wrapper.parent.mkdir(exist_ok=True)
-    wrapper.write_text(f"#!/bin/sh\nexec /usr/bin/ssh -F {config} \"$@\"\n")
+    ssh = shutil.which("ssh")
+    assert ssh is not None, "no ssh client on this machine: apt-get install openssh-client (make docker does)"
+    wrapper.write_text(f"#!/bin/sh\nexec {ssh} -F {config} \"$@\"\n")
     wrapper.chmod(0o755)
 
 

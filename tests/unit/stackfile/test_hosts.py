@@ -166,3 +166,21 @@ def test_a_local_host_gives_the_controllers_own_cores(tmp_path: Path) -> None:
 def test_one_host_without_a_hosts_section_keeps_todays_placement(tmp_path: Path) -> None:
     resolved = resolve_stack(load(tmp_path, {"llamacpp": {"model": "m.gguf", "replicas": 2}}), {})
     assert resolved.layout is None and resolved.placements == {"llamacpp": ((), ())}
+
+
+def test_the_readme_examples_across_hosts_validate(tmp_path: Path) -> None:
+    """README's Across hosts examples: the two-host file, and the one model across both hosts on its hosts."""
+    import re
+
+    import yaml
+
+    from tests.helpers import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Across hosts"):]
+    section = section[:section.index("\n## ", 1)]
+    spread, across = (yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", section, re.S)[:2])
+    placed = load(tmp_path, spread)
+    assert placed.vllm is not None and placed.hosts is not None
+    one = load(tmp_path, {"hosts": spread["hosts"], **across})
+    assert one.vllm is not None and one.vllm.nodes == 2
