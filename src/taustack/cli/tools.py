@@ -75,7 +75,8 @@ def model_init(out: Path, dataset: Path, template: Path, vocab_size: int, hidden
 @click.option("--min-seqs", "min_sequences", type=click.IntRange(min=1), default=4, show_default=True,
               help="a layout fits when a replica holds this many sequences of the full context")
 @click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
-              help="nodes of --gpus-per-node GPUs: prints what each node runs (vLLM over Ray)")
+              help="hosts of --gpus-per-node GPUs: prints the stack file's hosts: and vllm: sections for one model "
+                   "across them (vLLM's own multi-node)")
 @click.option("--json", "as_json", is_flag=True, help="print the layouts as JSON")
 def plan_command(model_ref: str, gpu_count: int, gpu_mem: float, context: int, utilization: float,
                  quantization: str | None, gpus_per_node: int, min_sequences: int, nodes: int,
@@ -86,10 +87,10 @@ def plan_command(model_ref: str, gpu_count: int, gpu_mem: float, context: int, u
     print_plan(model_ref, gpu_count, gpu_mem, context, utilization, quantization, gpus_per_node, min_sequences,
                as_json)
     if nodes > 1:
-        from taustack.planner.layout import load_shape, multinode_commands
+        from taustack.planner.layout import load_shape, multinode_sections
 
-        click.echo("\n# across nodes (vLLM over Ray):")
-        click.echo("\n".join(multinode_commands(load_shape(model_ref).name, nodes, gpus_per_node)))
+        click.echo("\n# across hosts: the stack file's sections for one model on all of them")
+        click.echo("\n".join(multinode_sections(load_shape(model_ref), nodes, gpus_per_node, context)))
 
 
 @click.command()

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from taustack.errors import SpecError
 from taustack.fileio import read_json
-from taustack.versions import VLLM_IMAGE
 
 GIB = 1024**3
 DTYPE_BYTES = {"bfloat16": 2.0, "float16": 2.0, "float32": 4.0, "float8": 1.0}
@@ -172,17 +173,29 @@ def env_lines(shape: ModelShape, layout: Layout, context: int) -> list[str]:
             f"VLLM_GPUS={layout.tp * layout.pp * layout.dp}", f"VLLM_MAX_MODEL_LEN={context}"]
 
 
-def multinode_commands(model: str, nodes: int, gpus_per_node: int, head: str = "HEAD_IP",
-                       image: str = VLLM_IMAGE) -> list[str]:
-    """What each node runs for one vLLM engine across nodes with Ray: TP inside a node, PP across nodes."""
-    run = (f"docker run -d --gpus all --ipc host --network host --ulimit memlock=-1 "
-           f"-v ~/.cache/huggingface:/root/.cache/huggingface -e HF_TOKEN --entrypoint bash {image} -c")
-    lines = [f"# head node ({head}): the Ray head, then the engine (TP={gpus_per_node} inside each node, "
-             f"PP={nodes} across the {nodes} nodes)",
-             f"{run} 'ray start --head --port 6379 --block'"]
-    for index in range(1, nodes):
-        lines += [f"# worker node {index}: joins the head", f"{run} 'ray start --address {head}:6379 --block'"]
-    lines += ["# once `ray status` on the head shows every GPU:",
-              f"docker exec <head container> vllm serve {model} --tensor-parallel-size {gpus_per_node} "
-              f"--pipeline-parallel-size {nodes} --distributed-executor-backend ray --port 8000"]
-    return lines
+def multinode_layout(shape: ModelShape, nodes: int, gpus_per_node: int) -> tuple[int, int]:
+    """(TP, PP) for one model across `nodes` hosts of `gpus_per_node` GPUs, every GPU used: TP as large as the
+    model's heads allow up to a host's GPUs (inside a host), PP across hosts and what TP leaves of each host."""
+    tp = gpus_per_node
+    while tp > 1 and (gpus_per_node % tp or layout_problem(shape, tp, 1)):
+        tp -= 1
+    return tp, nodes * gpus_per_node // tp
+
+
+def multinode_sections(shape: ModelShape, nodes: int, gpus_per_node: int, context: int) -> list[str]:
+    """The stack file's hosts: and vllm: sections for one model across `nodes` hosts with vLLM's own multi-node (a
+    head and --headless followers), as lines to paste and edit."""
+    names = [f"gpu-{chr(ord('a') + index)}" for index in range(nodes)]
+    hosts = {name: {"docker": f"ssh://USER@10.0.0.{index + 1}", "address": f"10.0.0.{index + 1}",
+                    "gpus": gpus_per_node, **({"front": True} if index == 0 else {})}
+             for index, name in enumerate(names)}
+    tp, pp = multinode_layout(shape, nodes, gpus_per_node)
+    vllm = {"model": shape.name, "gpus": gpus_per_node, "tensor_parallel": tp, "pipeline_parallel": pp,
+            "nodes": nodes, "hosts": names, "max_model_len": context, "bind": "10.0.0.1"}
+    lines = [f"# {shape.name} across {nodes} hosts of {gpus_per_node} GPUs: TP={tp} inside each host, PP={pp} across",
+             "# (vLLM's own multi-node: a head and --headless followers); put your hosts' ssh URLs and private",
+             "# addresses in, then: taustack up --stack THIS_FILE"]
+    problem = layout_problem(shape, tp, pp)
+    if problem:
+        lines.append(f"# this layout will not load: {problem}")
+    return lines + yaml.safe_dump({"hosts": hosts, "vllm": vllm}, sort_keys=False).splitlines()

@@ -79,9 +79,22 @@ def test_plan_command_prints_the_table_and_env_lines(tmp_path: Path) -> None:
     assert missing.returncode == 1 and missing.stderr.startswith("Error: no config.json for ")
 
 
-def test_multinode_puts_tp_inside_nodes_and_pp_across(tmp_path: Path) -> None:
+def test_multinode_prints_the_hosts_and_vllm_sections_tp_inside_hosts_pp_across(tmp_path: Path) -> None:
+    """`plan --nodes 2`: the stack file's sections for one model across two hosts (vLLM's own multi-node), which
+    validate as they are; TP is a host's GPUs where the heads allow it, else the largest that divides them."""
+    import yaml
+
+    from taustack.stackfile.stack import StackSpec
+
     (tmp_path / "config.json").write_text(json.dumps(MODELS["Qwen/Qwen2.5-72B-Instruct"]["config"]))
-    result = run_cli("plan", str(tmp_path), "--gpus", "16", "--gpu-mem", "80", "--nodes", "2")
+    result = run_cli("plan", str(tmp_path), "--gpus", "16", "--gpu-mem", "80", "--nodes", "2", "--context", "8192")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("ray start --address HEAD_IP:6379") == 1
-    assert "--tensor-parallel-size 8 --pipeline-parallel-size 2 --distributed-executor-backend ray" in result.stdout
+    assert "ray" not in result.stdout.lower()
+    sections = yaml.safe_load(result.stdout[result.stdout.index("\nhosts:"):])
+    spec = StackSpec.model_validate(sections)
+    assert spec.vllm is not None and spec.hosts is not None and list(spec.hosts) == ["gpu-a", "gpu-b"]
+    assert (spec.vllm.tensor_parallel, spec.vllm.pipeline_parallel, spec.vllm.nodes) == (8, 2, 2)
+    assert spec.vllm.max_model_len == 8192 and spec.vllm.gpus == 8
+    from taustack.planner.layout import multinode_layout
+
+    assert multinode_layout(shape("Qwen/Qwen2.5-7B-Instruct"), 2, 8) == (4, 4)  # 28 heads: TP=4, PP=4
