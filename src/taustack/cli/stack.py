@@ -164,12 +164,15 @@ def key(action: str) -> None:
 @click.command()
 @with_stack
 def demo(stack: Stack) -> None:
-    """A chat, a streamed chat and a forced tool call through the llama.cpp balancer, with a summary table."""
-    from taustack.runtime.demo import run_demo
+    """Real mock tickets (tool_choice auto), a chat, a streamed chat and a forced tool call through the llama.cpp
+    balancer, with a summary table."""
+    from taustack.engines.llamacpp import model_path
+    from taustack.runtime.demo import describe_model, run_demo
 
     group = stack.rendered.group("llamacpp")
-    if group is None or not group.models:
+    if group is None or not group.models or stack.spec.llamacpp is None:
         raise TaustackError("the stack file has no llamacpp section: nothing to demo")
-    run_demo(group.balancer_url, group.models[0], stdout_console())
+    about = describe_model(model_path(stack.spec.llamacpp, stack.workspace))
+    run_demo(group.balancer_url, group.models[0], stdout_console(), about)
 
 

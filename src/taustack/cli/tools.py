@@ -61,6 +61,33 @@ def model_init(out: Path, dataset: Path, template: Path, vocab_size: int, hidden
 
 
 
+@model.command("demo")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True, help="tasks, data split and weights")
+@click.option("--train-tasks", type=click.IntRange(min=10), default=None,
+              help="generated train tasks (default: the demo's)")
+@click.option("--image", envvar="TAUSTACK_TRAINER_IMAGE", default="taustack/trainer:cpu", show_default=True,
+              help="the CPU trainer image (scripts/images.sh with WITH_TRAINER=1 builds it)")
+@click.option("--overwrite", is_flag=True, help="replace a demo model already in OUT")
+def model_demo(out: Path, seed: int, train_tasks: int | None, image: str, overwrite: bool) -> None:
+    """The demo model of tau2's mock domain from nothing, on the CPU: tasks, oracle episodes, dataset, tokenizer,
+    full-parameter SFT from a config, export (HF + GGUF) into OUT/model, and OUT/demo.json."""
+    import sys
+    from dataclasses import replace
+
+    from taustack.console import stderr_console
+    from taustack.training.demo_model import DemoPlan, make_demo_model
+
+    if (out / "demo.json").exists() and not overwrite:
+        raise TaustackError(f"{out / 'demo.json'} exists: pass --overwrite to make the demo model again")
+    plan = DemoPlan(seed=seed)
+    if train_tasks is not None:
+        plan = replace(plan, train_tasks=train_tasks)
+    made = make_demo_model(find_root(), out, plan, image, stderr_console(), ["taustack", *sys.argv[1:]])
+    click.echo(f"wrote {out}/model (HF float16 + F16 GGUF) and {out}/demo.json: {made['total_seconds']:.0f}s",
+               err=True)
+
+
 @click.command("plan")
 @click.argument("model_ref", metavar="MODEL")
 @click.option("--gpus", "gpu_count", type=click.IntRange(min=1), required=True, help="GPUs to use")

@@ -1,10 +1,12 @@
-"""`taustack demo`: a chat, a streamed chat and a forced tool call through the balancer, and a table."""
+"""`taustack demo`: real tau2 mock tickets sent as tau2's solo agent sends them (tool_choice auto: the model decides
+to call), a chat, a streamed chat and a forced tool call through the balancer, and a table."""
 
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,6 +38,7 @@ class DemoResult:
     tokens: int
     first_token_s: float
     total_s: float
+    correct: bool | None = None  # a ticket: whether the call is the task's gold action
 
     @property
     def tokens_per_s(self) -> float:
@@ -91,6 +94,34 @@ def tool_call(client: httpx.Client, url: str, model: str) -> DemoResult:
                       tokens, total, total)
 
 
+def ticket(client: httpx.Client, url: str, model: str, task: dict[str, Any]) -> DemoResult:
+    """A real mock ticket in tau2's solo request (tool_choice auto, no grammar forcing a call): the call the model
+    makes, and whether it is the task's gold action."""
+    from taustack.tasks.solo_request import matches, solo_request
+
+    messages, tools = solo_request(task["ticket"])
+    started = time.perf_counter()
+    response = client.post(f"{url}/v1/chat/completions", json={
+        "model": model, "messages": messages, "tools": tools, "tool_choice": "auto", "temperature": 0.0,
+        "max_tokens": 96})
+    total = time.perf_counter() - started
+    answer = checked(response, f"ticket {task['id']}")
+    message = answer["choices"][0]["message"]
+    calls = message.get("tool_calls") or []
+    tokens = int(answer.get("usage", {}).get("completion_tokens", 0))
+    if not calls:
+        return DemoResult(f"ticket {task['id']}", replica_of(response), f"(no tool call) {message.get('content')}",
+                          tokens, total, total, correct=False)
+    function = calls[0]["function"]
+    try:
+        arguments = json.loads(function["arguments"])
+    except ValueError:
+        arguments = {}
+    right = isinstance(arguments, dict) and matches(function["name"], arguments, task["actions"][0])
+    return DemoResult(f"ticket {task['id']}", replica_of(response), f"{function['name']}({function['arguments']})",
+                      tokens, total, total, correct=right)
+
+
 def checked(response: httpx.Response, what: str) -> dict[str, Any]:
     if response.status_code != 200:
         raise TaustackError(f"{what} answered {response.status_code}: {response.text[:200]}")
@@ -101,22 +132,52 @@ def replica_of(response: httpx.Response) -> str:
     return str(response.headers.get("x-taustack-replica", "?"))
 
 
-def run_demo(url: str, model: str, console: Console) -> list[DemoResult]:
-    """Send the three requests through the balancer at `url` and print what came back."""
+DEMO_TICKETS = ("create_task_1", "update_task_1")  # real mock tickets whose calls copy a title and ids
+RANDOM_MODEL = "random weights, its words are noise"
+
+
+def describe_model(model_file: Path | None) -> str:
+    """What the demo serves: the demo model (its demo.json beside the GGUF says how it was made), or not."""
+    record = model_file.parent / "demo.json" if model_file is not None else None
+    if record is None or not record.is_file():
+        return RANDOM_MODEL
+    made = json.loads(record.read_text(encoding="utf-8"))
+    minutes = float(made.get("total_seconds", 0)) / 60
+    return (f"trained here from scratch on generated tau2 mock tasks, {made.get('parameters', '?')} parameters, "
+            f"{minutes:.0f} min on the CPU: {record}")
+
+
+def run_demo(url: str, model: str, console: Console, about: str = RANDOM_MODEL) -> list[DemoResult]:
+    """Send the requests through the balancer at `url` (real mock tickets first) and print what came back: each
+    ticket with the call the model made and tau2's gold call, then a table."""
+    from taustack.tasks.solo_request import real_mock_tasks
+
+    tasks = {task["id"]: task for task in real_mock_tasks()}
     try:
         with httpx.Client(timeout=httpx.Timeout(120.0, connect=5.0), trust_env=False) as client:
-            results = [chat(client, url, model), stream(client, url, model), tool_call(client, url, model)]
+            results = [ticket(client, url, model, tasks[name]) for name in DEMO_TICKETS if name in tasks]
+            results += [chat(client, url, model), stream(client, url, model), tool_call(client, url, model)]
     except httpx.HTTPError as exc:
         raise TaustackError(f"demo request to {url} failed: {exc!r}") from None
     for result in results:
+        if result.correct is not None:
+            task = tasks[result.kind.removeprefix("ticket ")]
+            gold = task["actions"][0]
+            console.print(f"[bold]{result.kind}[/bold]: ", end="")
+            console.print(task["ticket"], markup=False, highlight=False)
+            console.print(f"  model (tool_choice auto, served by {result.replica}): ", end="")
+            console.print(result.answer, markup=False, highlight=False)
+            console.print(f"  tau2's gold action: {gold['name']}({json.dumps(gold['arguments'])})  ->  "
+                          f"{'[green]right[/green]' if result.correct else '[red]wrong[/red]'}")
+            continue
         console.print(f"[bold]{result.kind}[/bold] (served by {result.replica}): ", end="")
         console.print(result.answer, markup=False, highlight=False)
-    table = Table(title=f"taustack demo: {url} (model {model}: random weights, its words are noise)",
-                  title_justify="left")
-    for column in ("request", "replica", "tokens", "first token", "total", "tokens/s"):
+    table = Table(title=f"taustack demo: {url} (model {model}: {about})", title_justify="left")
+    for column in ("request", "replica", "tokens", "first token", "total", "tokens/s", "right call"):
         table.add_column(column)
     for r in results:
         table.add_row(r.kind, r.replica, str(r.tokens), f"{r.first_token_s * 1000:.0f} ms",
-                      f"{r.total_s * 1000:.0f} ms", f"{r.tokens_per_s:.0f}")
+                      f"{r.total_s * 1000:.0f} ms", f"{r.tokens_per_s:.0f}",
+                      "-" if r.correct is None else ("yes" if r.correct else "no"))
     console.print(table)
     return results

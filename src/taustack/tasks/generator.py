@@ -22,10 +22,11 @@ MIX: dict[str, float] = {"create": 0.3, "update": 0.25, "transfer": 0.15, "looku
 KINDS = tuple(MIX)
 POOL_SEED = 20260  # the train/held-out split of words, names and numbers: fixed, whatever seed a set is made with
 HELD_OUT_SHARE = 0.25
-# ids of existing tasks start above the ids tau2 gives new ones (task_<count + 1>, at most task_8 here), and no
-# generated id is one of the real mock tasks' (user_1, task_1, task_2)
+# no generated id is one of the real mock tasks' (user_1, task_1, task_2); a task's own ids avoid the ids tau2 will
+# give the tasks it creates (task_<count + 1>: see TaskMaker.task_ids); ids have 1 to 3 digits, each as likely
 USER_NUMBERS = range(2, 1000)
-TASK_NUMBERS = range(9, 1000)
+TASK_NUMBERS = range(3, 1000)
+LARGEST_WORLD = 6  # base task_1 + at most 3 added tasks + 2 created: tau2's new ids stay within task_2..task_6
 TRANSFER_SUMMARY = "The user asks for something the available tools cannot do."
 Action = tuple[str, dict[str, Any]]  # a gold action: tool name, arguments
 
@@ -78,15 +79,27 @@ class TaskMaker:
     def name(self) -> str:
         return f"{self.rng.choice(self.pools.first_names)} {self.rng.choice(self.pools.last_names)}".title()
 
+    def numbers(self, pool: tuple[int, ...], count: int, avoid: range = range(0)) -> list[int]:
+        """`count` distinct numbers of the pool, each of 1, 2 or 3 digits with the same chance."""
+        chosen: list[int] = []
+        while len(chosen) < count:
+            digits = self.rng.choice((1, 2, 3))
+            candidates = [n for n in pool if len(str(n)) == digits and n not in avoid and n not in chosen]
+            if candidates:
+                chosen.append(self.rng.choice(candidates))
+        return chosen
+
     def user_ids(self, count: int) -> list[str]:
-        return [f"user_{n}" for n in self.rng.sample(self.pools.user_numbers, count)]
+        return [f"user_{n}" for n in self.numbers(self.pools.user_numbers, count)]
 
-    def task_ids(self, count: int) -> list[str]:
-        return [f"task_{n}" for n in self.rng.sample(self.pools.task_numbers, count)]
+    def task_ids(self, count: int, creates: bool) -> list[str]:
+        """Ids of existing tasks; a task that creates one keeps clear of the ids tau2 will number it with."""
+        avoid = range(1, LARGEST_WORLD + 1) if creates else range(0)
+        return [f"task_{n}" for n in self.numbers(self.pools.task_numbers, count, avoid)]
 
-    def world(self, users: int, tasks: int, status: str | None = None) -> tuple[dict[str, Any], list[str], list[str]]:
+    def world(self, users: int, tasks: int, creates: bool) -> tuple[dict[str, Any], list[str], list[str]]:
         """Initial data with `users` new users (distinct names) and `tasks` new tasks spread over them."""
-        user_ids, task_ids = self.user_ids(users), self.task_ids(tasks)
+        user_ids, task_ids = self.user_ids(users), self.task_ids(tasks, creates)
         names: list[str] = []
         while len(names) < users:
             candidate = self.name()
@@ -99,7 +112,7 @@ class TaskMaker:
             owner = self.rng.choice(user_ids)
             data["users"][owner]["tasks"].append(task_id)
             data["tasks"][task_id] = {"task_id": task_id, "title": self.title(), "description": None,
-                                      "status": status or self.rng.choice(("pending", "completed"))}
+                                      "status": self.rng.choice(("pending", "completed"))}
         return data, user_ids, task_ids
 
     def ticket(self, kind: str, **values: str) -> str:
@@ -112,7 +125,7 @@ class TaskMaker:
     def make(self, kind: str) -> tuple[str, dict[str, Any], list[Action]]:
         """(ticket, initial data, gold actions as (name, arguments)) of one task of `kind`."""
         if kind in ("create", "lookup", "create_complete"):
-            data, users, _ = self.world(self.rng.randint(1, 4), self.rng.randint(0, 3))
+            data, users, _ = self.world(self.rng.randint(1, 4), self.rng.randint(0, 3), creates=True)
             user, title = self.rng.choice(users), self.title()
             name = data["users"][user]["name"]
             ticket = self.ticket(kind, user=user, title=title, name=name)
@@ -124,13 +137,13 @@ class TaskMaker:
             return ticket, data, actions
         if kind in ("update", "update_two"):
             status = self.rng.choice(("completed", "completed", "pending"))
-            data, _, tasks = self.world(self.rng.randint(1, 3), self.rng.randint(2, 4))
+            data, _, tasks = self.world(self.rng.randint(1, 3), self.rng.randint(2, 4), creates=False)
             targets = self.rng.sample(tasks, 2 if kind == "update_two" else 1)
             for target in targets:
                 data["tasks"][target]["status"] = OPPOSITE[status]
             ticket = self.ticket(kind, task=targets[0], task2=targets[-1], status=status)
             return ticket, data, [("update_task_status", {"task_id": t, "status": status}) for t in targets]
-        data, users, tasks = self.world(self.rng.randint(1, 3), self.rng.randint(1, 3))
+        data, users, tasks = self.world(self.rng.randint(1, 3), self.rng.randint(1, 3), creates=False)
         ticket = self.ticket(kind, user=self.rng.choice(users), task=self.rng.choice(tasks), title=self.title())
         return ticket, data, [("transfer_to_human_agents", {"summary": TRANSFER_SUMMARY})]
 

@@ -134,7 +134,7 @@ def train(recipe: Recipe, dataset: Path, model_path: str, output: Path, resume: 
     print(f"[taustack] {len(train_rows['input_ids'])} train / {len(test_rows['input_ids'])} test examples, "
           f"{'CPU' if cpu else f'{torch.cuda.device_count()} GPU(s)'}", flush=True)
 
-    model = load_model(model_path, recipe.init, int(recipe.value("sft", "seed")), cpu)
+    model = load_model(model_path, recipe.init, int(recipe.value("sft", "seed")), cpu, recipe.copy_circuit)
     trainer_class = prefix_trainer_class(SFTTrainer) if recipe.shared_prefix else SFTTrainer
     trainer = trainer_class(
         model=model,
@@ -153,8 +153,9 @@ def train(recipe: Recipe, dataset: Path, model_path: str, output: Path, resume: 
         save_trained(trainer, tokenizer, output, recipe.method)
 
 
-def load_model(model_path: str, init: str, seed: int, cpu: bool) -> Any:
-    """The model to train: its pretrained weights, or (init: config) fresh ones from its config.json, seeded."""
+def load_model(model_path: str, init: str, seed: int, cpu: bool, copy_circuit: bool = False) -> Any:
+    """The model to train: its pretrained weights, or (init: config) fresh ones from its config.json, seeded (with a
+    copy circuit wired in: trainer/copycircuit.py)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -166,6 +167,14 @@ def load_model(model_path: str, init: str, seed: int, cpu: bool) -> Any:
     count = sum(parameter.numel() for parameter in model.parameters())
     print(f"[taustack] a new {model.config.model_type} from {model_path}/config.json: {count / 1e6:.2f}M parameters "
           f"(seed {seed})", flush=True)
+    if copy_circuit:
+        from taustack.trainer.copycircuit import wire_copy_circuit
+
+        try:
+            layout = wire_copy_circuit(model, seed)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
+        print(f"[taustack] copy circuit wired in: {layout}", flush=True)
     return model
 
 

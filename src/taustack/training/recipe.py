@@ -1,6 +1,7 @@
 """training/*.yaml recipes: `model`, `dataset`, `sft:` (TRL SFTConfig fields), `lora:` (PEFT LoraConfig fields), and
 how the model is trained: `method` (lora, or full: every parameter), `init` (pretrained weights, or config: fresh
-weights from the model folder's config.json) and `shared_prefix` (a batch's common prefix computed once).
+weights from the model folder's config.json; `copy_circuit`: with an induction circuit wired in) and `shared_prefix`
+(a batch's common prefix computed once).
 
 Validated on the host without torch or TRL: key names against the checked-in field lists (a typo gets a
 one-line error with the closest name), the values that matter by pydantic, everything else passed through.
@@ -20,7 +21,7 @@ from taustack.fileio import read_yaml
 from taustack.stackfile.base import format_validation_error
 from taustack.training.recipe_fields import LORA_CONFIG_FIELDS, SFT_CONFIG_FIELDS
 
-TOP_LEVEL_KEYS = ("model", "dataset", "sft", "lora", "name", "method", "init", "shared_prefix")
+TOP_LEVEL_KEYS = ("model", "dataset", "sft", "lora", "name", "method", "init", "shared_prefix", "copy_circuit")
 # set by taustack, not by the recipe: the run directory holds the checkpoints; --resume picks the checkpoint
 RESERVED_SFT_FIELDS = {
     "output_dir": "set by taustack (the run directory's checkpoints/)",
@@ -88,9 +89,12 @@ class Recipe(BaseModel):
     method: Literal["lora", "full"] = "lora"
     init: Literal["pretrained", "config"] = "pretrained"
     shared_prefix: bool = False
+    copy_circuit: bool = False
 
     @model_validator(mode="after")
     def _method_and_init(self) -> Recipe:
+        if self.copy_circuit and self.init != "config":
+            raise ValueError("copy_circuit: wires fresh weights; it needs init: config")
         if self.method == "full" and self.lora:
             raise ValueError("lora: method full trains every parameter; remove the lora section (or method: lora)")
         if self.shared_prefix and self.sft.get("gradient_checkpointing"):

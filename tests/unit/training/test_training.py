@@ -86,6 +86,8 @@ def test_unchecked_fields_pass_through() -> None:
     ({"method": "full", "lora": {}, "shared_prefix": True, "sft": {"gradient_checkpointing": True}},
      "recipe: shared_prefix: the shared prefix's key/value cache cannot be recomputed by gradient checkpointing"),
     ({"method": "partial"}, "recipe: method: Input should be 'lora' or 'full'"),
+    ({"method": "full", "lora": {}, "copy_circuit": True},
+     "recipe: copy_circuit: wires fresh weights; it needs init: config"),
 ])
 def test_how_a_model_is_trained_is_checked(changes: dict[str, Any], message: str) -> None:
     data = {**BASE, "lora": {"r": 8}, **changes}
