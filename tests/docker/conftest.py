@@ -214,3 +214,12 @@ def sim_hosts(tmp_path_factory: pytest.TempPathFactory, vllm_cache: Path) -> Ite
     from tests.docker.hosts import session_hosts
 
     yield from session_hosts(tmp_path_factory.mktemp("hosts"), vllm_cache, ["a", "b"])
+
+
+@pytest.fixture(scope="session")
+def llama_hosts(tmp_path_factory: pytest.TempPathFactory, sim_hosts: Any, vllm_cache: Path) -> Iterator[Any]:
+    """llama.cpp replicas on hosts a and b behind one front door on a (tests/docker/hosts.py: llama_spec), shared by
+    the multi-host tests; the failure tests leave it as they found it."""
+    from tests.docker.hosts import llama_stack
+
+    yield from llama_stack(tmp_path_factory.mktemp("hosts-llama"), sim_hosts, vllm_cache)

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.docker.conftest import docker
+from tests.docker.conftest import NGINX_IMAGE, docker
 from tests.helpers import ROOT, run_cli, write_stack
 
 IMAGE = "taustack-test/simhost:latest"
+# the llama.cpp stack across hosts the multi-host tests share (test_hosts_llamacpp.py, test_hosts_failures.py)
+LLAMA_PORT, GATEWAY_PORT, EXPORTER_PORT, PROMETHEUS_PORT = 28180, 28140, 28400, 28090
 BASE_IMAGE = os.environ.get("TAUSTACK_TEST_BASE_IMAGE", "taustack/base:bookworm")
 # what an inner Docker Engine needs here: --privileged is refused (no CAP_SYS_RESOURCE on this machine)
 ENGINE_FLAGS = ("--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
@@ -211,3 +213,35 @@ def session_hosts(tmp: Path, shared: Path, names: list[str]) -> Iterator[SimHost
             docker("rm", "-f", "-v", f"{prefix}-{name}", check=False)
             docker("volume", "rm", "-f", f"{prefix}-{name}-docker", check=False)
         docker("network", "rm", f"{prefix}-net", check=False)
+
+
+def llama_spec(hosts: SimHosts, cache: Path) -> dict[str, Any]:
+    """llama.cpp replicas (the tiny model) on a and b; the front door on a, binding a's address; monitoring."""
+    a = hosts["a"]
+    return {
+        "hosts": {"a": a.spec(), "b": hosts["b"].spec()},
+        "llamacpp": {"model": str(cache / "tiny" / "tiny.gguf"), "model_name": "tiny", "replicas": 2, "threads": 1,
+                     "context_size": 8192, "bind": a.address, "port": LLAMA_PORT},
+        "balancer": {"image": NGINX_IMAGE},
+        "gateway": {"bind": a.address, "port": GATEWAY_PORT,
+                    "models": [{"name": "tiny", "engine": "llamacpp", "model": "tiny"}]},
+        "monitoring": {"exporter_port": EXPORTER_PORT, "prometheus_port": PROMETHEUS_PORT, "grafana": False},
+    }
+
+
+def running(stack: HostStack, what: str, timeout: int = 600) -> Iterator[HostStack]:
+    """`taustack up` of the stack, timed (a [measure] line saying `what`); always taken down."""
+    started = time.monotonic()
+    result = stack.cli("up", "--timeout", str(timeout), timeout=timeout + 300)
+    try:
+        assert result.returncode == 0, result.stderr[-6000:]
+        print(f"\n[measure] taustack up across 2 hosts ({what}): {time.monotonic() - started:.0f}s")
+        yield stack
+    finally:
+        stack.cli("down", "--volumes", timeout=300)
+
+
+def llama_stack(folder: Path, hosts: SimHosts, cache: Path) -> Iterator[HostStack]:
+    """llama_spec across the hosts, up (images sent, the GGUF copied) and always taken down."""
+    stack = host_stack(folder, "hosts-llama", llama_spec(hosts, cache), hosts)
+    yield from running(stack, "images sent, llama.cpp x2, the front door, monitoring")

@@ -11,39 +11,24 @@ Every figure is printed as a [measure] line; the bounds above are asserted."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.docker.conftest import docker
-from tests.docker.hosts import HostStack, SimHosts, host_stack
-from tests.docker.test_hosts_llamacpp import llama_spec
+from tests.docker.hosts import LLAMA_PORT, HostStack
 
 pytestmark = pytest.mark.docker
 
-PORT, GATEWAY_PORT = 28280, 28240
+PORT = LLAMA_PORT
 # answers of about a second (random weights rarely stop by themselves), so that requests are in flight when a host goes
 BODY = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1500, "ignore_eos": True}
-
-
-@pytest.fixture(scope="module")
-def failing_hosts(tmp_path_factory: pytest.TempPathFactory, sim_hosts: SimHosts, vllm_cache: Path
-                  ) -> Iterator[HostStack]:
-    stack = host_stack(tmp_path_factory.mktemp("hosts-fail"), "hosts-fail",
-                       llama_spec(sim_hosts, vllm_cache, PORT, GATEWAY_PORT, monitoring=False), sim_hosts)
-    result = stack.cli("up", "--timeout", "600")
-    try:
-        assert result.returncode == 0, result.stderr[-6000:]
-        yield stack
-    finally:
-        stack.cli("down", "--volumes", timeout=300)
 
 
 @dataclass(frozen=True)
@@ -88,12 +73,18 @@ class Load:
                 self.post(client, "plain", "")
 
     def episodes(self, index: int) -> None:
+        """Episodes of `turns` turns, each ended at the front door as `taustack eval run` ends its simulations."""
         with httpx.Client(timeout=120, trust_env=False) as client:
             for number in range(100_000):
+                session = f"episode-{index}-{number}"
                 for _ in range(self.turns):
                     if self.stop.is_set():
-                        return
-                    self.post(client, "turn", f"episode-{index}-{number}")
+                        break
+                    self.post(client, "turn", session)
+                with contextlib.suppress(httpx.HTTPError):
+                    client.post(f"{self.url}/finish_session", params={"session_id": session}, headers=self.headers)
+                if self.stop.is_set():
+                    return
 
     def stream(self, index: int) -> None:
         with httpx.Client(timeout=120, trust_env=False) as client:
@@ -145,8 +136,8 @@ def thaw(stack: HostStack, name: str, frozen: list[str]) -> None:
     stack.hosts[name].docker("unpause", *frozen)
 
 
-def test_a_host_gone_without_a_reset(failing_hosts: HostStack) -> None:
-    stack = failing_hosts
+def test_a_host_gone_without_a_reset(llama_hosts: HostStack) -> None:
+    stack = llama_hosts
     a, b = stack.hosts["a"], stack.hosts["b"]
     url = f"http://{a.address}:{PORT}"
     with Load(url, stack.token()) as load:
@@ -194,8 +185,8 @@ def test_a_host_gone_without_a_reset(failing_hosts: HostStack) -> None:
     assert new_on_b and min(call.started for call in new_on_b) - back <= 15
 
 
-def test_the_front_host_restarted(failing_hosts: HostStack) -> None:
-    stack = failing_hosts
+def test_the_front_host_restarted(llama_hosts: HostStack) -> None:
+    stack = llama_hosts
     a, b = stack.hosts["a"], stack.hosts["b"]
     url = f"http://{a.address}:{PORT}/v1/models"
     headers = {"Authorization": f"Bearer {stack.token()}"}

@@ -9,7 +9,6 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,46 +16,23 @@ import httpx
 import pytest
 import yaml
 
-from tests.docker.conftest import NGINX_IMAGE
-from tests.docker.hosts import HostStack, SimHosts, host_stack, write_ssh_files
+from tests.docker.hosts import (
+    GATEWAY_PORT,
+    LLAMA_PORT,
+    PROMETHEUS_PORT,
+    HostStack,
+    SimHosts,
+    host_stack,
+    llama_spec,
+    write_ssh_files,
+)
 from tests.docker.test_eval_stack import CELL, eval_argv
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.docker
 
-PORT, GATEWAY_PORT, EXPORTER_PORT, PROMETHEUS_PORT = 28180, 28140, 28400, 28090
+PORT = LLAMA_PORT
 CHAT = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
-
-
-def llama_spec(hosts: SimHosts, cache: Path, port: int = PORT, gateway_port: int = GATEWAY_PORT,
-               monitoring: bool = True) -> dict[str, Any]:
-    """llama.cpp replicas on a and b (the tiny model), the front door on a, binding a's address."""
-    a = hosts["a"]
-    spec: dict[str, Any] = {
-        "hosts": {"a": a.spec(), "b": hosts["b"].spec()},
-        "llamacpp": {"model": str(cache / "tiny" / "tiny.gguf"), "model_name": "tiny", "replicas": 2, "threads": 1,
-                     "context_size": 8192, "bind": a.address, "port": port},
-        "balancer": {"image": NGINX_IMAGE},
-        "gateway": {"bind": a.address, "port": gateway_port,
-                    "models": [{"name": "tiny", "engine": "llamacpp", "model": "tiny"}]},
-    }
-    if monitoring:
-        spec["monitoring"] = {"exporter_port": EXPORTER_PORT, "prometheus_port": PROMETHEUS_PORT, "grafana": False}
-    return spec
-
-
-@pytest.fixture(scope="module")
-def llama_hosts(tmp_path_factory: pytest.TempPathFactory, sim_hosts: SimHosts, vllm_cache: Path
-                ) -> Iterator[HostStack]:
-    stack = host_stack(tmp_path_factory.mktemp("hosts-llama"), "hosts-llama", llama_spec(sim_hosts, vllm_cache),
-                       sim_hosts)
-    result = stack.cli("up", "--timeout", "600")
-    try:
-        assert result.returncode == 0, result.stderr[-6000:]
-        print(f"\n[measure] taustack up, 2 hosts, llama.cpp x2 and the front door:\n{result.stderr[-300:]}")
-        yield stack
-    finally:
-        stack.cli("down", "--volumes", timeout=300)
 
 
 def front(stack: HostStack) -> str:

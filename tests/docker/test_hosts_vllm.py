@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.docker.conftest import NGINX_IMAGE, start_stack, vllm_section
-from tests.docker.hosts import HostStack, SimHosts, host_stack
+from tests.docker.hosts import HostStack, SimHosts, host_stack, running
 from tests.docker.test_hosts_llamacpp import listeners
 from tests.docker.test_vllm_cpu import greedy
 
@@ -52,15 +52,7 @@ def vllm_group(tmp_path_factory: pytest.TempPathFactory, sim_hosts: SimHosts, vl
     stack = host_stack(tmp_path_factory.mktemp("hosts-vllm"), "hosts-vllm", group_spec(sim_hosts, vllm_cache),
                        sim_hosts)
     stack.env_file.write_text(f"{KEY_ENV}=sk-test-vllm-engine-key\n")
-    started = time.monotonic()
-    result = stack.cli("up", "--timeout", "900", timeout=1200)
-    try:
-        assert result.returncode == 0, result.stderr[-6000:]
-        print(f"\n[measure] taustack up, vLLM PP=2 across 2 hosts (3 GB image sent to each): "
-              f"{time.monotonic() - started:.0f}s")
-        yield stack
-    finally:
-        stack.cli("down", "--volumes", timeout=300)
+    yield from running(stack, "vLLM PP=2, a head and a follower; the 3 GB image sent to both", timeout=900)
 
 
 def url(stack: HostStack) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +20,7 @@ from taustack.errors import NotReadyError, TaustackError
 from taustack.render.gate import host_replicas
 from taustack.render.hosts import host_file
 from taustack.runtime.delivery import (
+    ImagePlan,
     compose_volume,
     file_digest,
     host_images,
@@ -28,11 +29,10 @@ from taustack.runtime.delivery import (
     send_file,
     send_image,
 )
-from taustack.runtime.docker import run_compose
 from taustack.runtime.gateway import wait_gateway
 from taustack.runtime.hostcheck import check_path, check_reachable
 from taustack.runtime.hoststatus import explain_hosts, host_rows, wait_hosts_ready
-from taustack.runtime.remote import Host, HostError, all_or_raise, host_project, on_hosts, stack_hosts
+from taustack.runtime.remote import Host, HostError, all_or_raise, compose_on, on_hosts, stack_hosts
 from taustack.runtime.status import print_table, tool_rows
 from taustack.runtime.toolcheck import check_groups
 from taustack.secrets import API_TOKEN, ensure_secret
@@ -78,7 +78,7 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float) -> list[Rep
     if stack.spec.gateway is not None:
         stack.ensure_secrets()
     ensure_secret(stack.env_file, API_TOKEN)
-    all_or_raise(on_hosts(hosts, lambda host: send_images(host, plans[host.name].send)))
+    send_images(hosts, plans)
     all_or_raise(on_hosts(hosts, lambda host: deliver_files(stack, host)))
     check_hosts_reach(stack, hosts)
     start_projects(stack, hosts)
@@ -104,9 +104,14 @@ def up(stack: Stack, console: Console, wait: bool, timeout_s: float) -> list[Rep
     return rows
 
 
-def send_images(host: Host, images: Sequence[str]) -> None:
+def send_images(hosts: Sequence[Host], plans: Mapping[str, ImagePlan]) -> None:
+    """Each image to every host that lacks it, from one save; one error naming every host a load failed on."""
+    images = dict.fromkeys(image for host in hosts for image in plans[host.name].send)
+    failed = []
     for image in images:
-        send_image(host, image)
+        failed += send_image(image, [host for host in hosts if image in plans[host.name].send])
+    if failed:
+        raise TaustackError("; ".join(str(error) for error in failed))
 
 
 def deliver_files(stack: Stack, host: Host) -> None:
@@ -150,13 +155,7 @@ def start_projects(stack: Stack, hosts: Sequence[Host]) -> None:
     door = front(stack).name
 
     def start(host: Host) -> None:
-        project = host_project(host, stack.workspace)
-        argv = project.argv("up", "-d", "--remove-orphans")
-        host.echo(argv)
-        try:
-            run_compose(project, "up", "-d", "--remove-orphans", echo=False, capture=True)
-        except TaustackError as exc:
-            raise HostError(host, f"docker compose up failed: {exc}") from None
+        compose_on(host, stack.workspace, "up", "-d", "--remove-orphans")
 
     all_or_raise(on_hosts([h for h in hosts if h.name != door], start))
     all_or_raise(on_hosts([h for h in hosts if h.name == door], start))
@@ -167,13 +166,7 @@ def down(stack: Stack, volumes: bool) -> None:
     hosts = used_hosts(stack)
 
     def stop(host: Host) -> None:
-        project = host_project(host, stack.workspace)
-        args = ["down", "--remove-orphans", *(["--volumes"] if volumes else [])]
-        host.echo(project.argv(*args))
-        try:
-            run_compose(project, *args, echo=False, capture=True)
-        except TaustackError as exc:
-            raise HostError(host, str(exc)) from None
+        compose_on(host, stack.workspace, "down", "--remove-orphans", *(["--volumes"] if volumes else []))
 
     failed = [str(result) for _, result in on_hosts(hosts, stop) if isinstance(result, HostError)]
     if failed:
@@ -199,17 +192,15 @@ def logs(stack: Stack, services: tuple[str, ...], follow: bool, tail: int, conso
     """Each host's logs in turn (only the services named, where they run); an unreachable host is named."""
     failed = []
     for host in used_hosts(stack):
-        project = host_project(host, stack.workspace)
         text = stack.rendered.files[host_file(host.name)]
         here = [name for name in services if f"\n  {name}:\n" in text]
         if services and not here:
             continue
-        args = ["logs", "--tail", str(tail), *(["--follow"] if follow else []), *here]
-        host.echo(project.argv(*args))
         try:
-            run_compose(project, *args, echo=False)
-        except TaustackError as exc:
-            failed.append(str(HostError(host, str(exc))))
+            compose_on(host, stack.workspace, "logs", "--tail", str(tail), *(["--follow"] if follow else []), *here,
+                       capture=False)
+        except HostError as exc:
+            failed.append(str(exc))
             console.print(failed[-1], markup=False, highlight=False)
     if failed:
         raise TaustackError("logs of the other hosts shown; not of: " + "; ".join(failed))

@@ -4,10 +4,12 @@ checksum differs). A path the host must have itself (vLLM's HF cache) is checked
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shlex
 import subprocess
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,19 +63,50 @@ def plan_images(host: Host, images: Iterable[str], local_ids: Mapping[str, str |
     return ImagePlan(tuple(send), tuple(present), tuple(pull))
 
 
-def send_image(host: Host, image: str) -> None:
-    """`docker save IMAGE | docker -H HOST load`, echoed with the host."""
-    load = host.argv("load", "-q")
-    host.echo(f"docker save {shlex.quote(image)} | {shlex.join(load)}")
-    saver = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    loader = subprocess.run(load, stdin=saver.stdout, capture_output=True, text=True, check=False)
+def send_image(image: str, hosts: Sequence[Host]) -> list[HostError]:
+    """`docker save IMAGE | docker -H HOST load` for every host at once, from one save (an image is read from this
+    machine's engine once, however many hosts get it); echoed with each host. The hosts whose load failed."""
+    with contextlib.ExitStack() as files:
+        loaders: list[tuple[Host, subprocess.Popen[bytes], Any]] = []
+        for host in hosts:
+            argv = host.argv("load", "-q")
+            host.echo(f"docker save {shlex.quote(image)} | {shlex.join(argv)}")
+            errors = files.enter_context(tempfile.TemporaryFile())
+            loaders.append((host, subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                                   stderr=errors), errors))
+        saved_errors = files.enter_context(tempfile.TemporaryFile())
+        saver = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE, stderr=saved_errors)
+        feed(saver, [loader for _, loader, _ in loaders])
+        saved = saver.wait()
+        failed = []
+        for host, loader, errors in loaders:
+            code = loader.wait()
+            if saved != 0:
+                failed.append(HostError(host, f"docker save {image} failed: {tail(saved_errors)}"))
+            elif code != 0:
+                failed.append(HostError(host, f"docker load of {image} failed: {tail(errors)}"))
+        return failed
+
+
+def feed(saver: subprocess.Popen[bytes], loaders: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Copy the save's stream to every load that still takes it, then close their inputs."""
     assert saver.stdout is not None
+    taking = list(loaders)
+    for chunk in iter(lambda: saver.stdout.read(1 << 20), b""):  # type: ignore[union-attr]
+        for loader in list(taking):
+            try:
+                loader.stdin.write(chunk)  # type: ignore[union-attr]
+            except BrokenPipeError:  # that load stopped: its own error says why
+                taking.remove(loader)
     saver.stdout.close()
-    saved_error = saver.stderr.read().decode(errors="replace") if saver.stderr else ""
-    if saver.wait() != 0:
-        raise HostError(host, f"docker save {image} failed: {saved_error.strip()[-300:]}")
-    if loader.returncode != 0:
-        raise HostError(host, f"docker load of {image} failed: {loader.stderr.strip()[-300:]}")
+    for loader in loaders:
+        with contextlib.suppress(BrokenPipeError):
+            loader.stdin.close()  # type: ignore[union-attr]
+
+
+def tail(errors: Any) -> str:
+    errors.seek(0)
+    return str(errors.read().decode(errors="replace").strip()[-300:])
 
 
 def file_digest(path: Path) -> str:

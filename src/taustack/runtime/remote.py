@@ -4,6 +4,7 @@ command is echoed with the host it runs on; a failure names the host and its end
 
 from __future__ import annotations
 
+import contextvars
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -12,7 +13,15 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from taustack.errors import TaustackError
-from taustack.runtime.docker import ComposeProject, ContainerState, DockerError, RunResult, container_states, run_docker
+from taustack.runtime.docker import (
+    ComposeProject,
+    ContainerState,
+    DockerError,
+    RunResult,
+    container_states,
+    run_compose,
+    run_docker,
+)
 from taustack.stackfile.hosts import HostSpec
 from taustack.workspace import Workspace
 
@@ -65,9 +74,11 @@ class Host:
 
 
 def last_line(stderr: str) -> str:
-    """What docker said last, as one line (ssh's own reason when the connection failed)."""
+    """What docker said last, as one line; when its ssh could not connect, ssh's own reason (docker wraps it in a
+    long `error during connect: ... stderr=REASON`)."""
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    last = lines[-1] if lines else ""
+    return last.rpartition("stderr=")[2].strip() or last if "stderr=" in last else last
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,17 @@ def host_project(host: Host, workspace: Workspace) -> HostProject:
     env_file = workspace.env_file if workspace.env_file.is_file() else None
     compose = workspace.generated_dir / "hosts" / host.name / "compose.yaml"
     return HostProject(workspace.root, workspace.project, (compose,), ("*",), env_file, host=host)
+
+
+def compose_on(host: Host, workspace: Workspace, *args: str, capture: bool = True) -> RunResult:
+    """`docker compose ARGS` in the host's project, echoed with the host; a failure is a HostError with docker's
+    reason (ssh's, when the host did not answer)."""
+    project = host_project(host, workspace)
+    host.echo(project.argv(*args))
+    try:
+        return run_compose(project, *args, echo=False, capture=capture)
+    except DockerError as exc:
+        raise HostError(host, last_line(exc.stderr) or str(exc)) from None
 
 
 def host_states(host: Host, workspace: Workspace) -> dict[str, ContainerState]:
@@ -111,7 +133,9 @@ def on_hosts(hosts: Sequence[Host], work: Callable[[Host], T]) -> list[tuple[Hos
             return exc
 
     with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
-        return list(zip(hosts, pool.map(guarded, hosts), strict=True))
+        # each thread runs in a copy of this context: the docker runner in use (runtime.docker.use_runner) follows
+        futures = [pool.submit(contextvars.copy_context().run, guarded, host) for host in hosts]
+        return [(host, future.result()) for host, future in zip(hosts, futures, strict=True)]
 
 
 def all_or_raise(results: Sequence[tuple[Host, T | HostError]]) -> list[T]:
