@@ -88,6 +88,31 @@ def model_demo(out: Path, seed: int, train_tasks: int | None, image: str, overwr
                err=True)
 
 
+@model.command("score")
+@click.argument("gguf", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="the name the stack serves it as (and the eval runs' prefix)")
+@click.option("--heldout", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="the held-out task file (`taustack tasks generate`)")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="where the eval runs and scores.json go")
+@click.option("--port", type=int, default=28090, show_default=True, help="the stack's balancer port")
+@click.option("--greedy-only", is_flag=True, help="no sampled held-out run (temperature 0.7, 4 trials)")
+def model_score(gguf: Path, name: str, heldout: Path, out: Path, port: int, greedy_only: bool) -> None:
+    """Serve GGUF on a llama.cpp stack and `taustack eval run` it in solo mode on tau2's real mock tasks and on the
+    held-out tasks (temperature 0; and 0.7 with 4 trials): OUT/<name>-*/ and OUT/scores.json."""
+    from taustack.fileio import write_json
+    from taustack.training.demo_eval import score, served
+
+    if not gguf.is_file():
+        raise TaustackError(f"{gguf}: not found")
+    with served(out / f"serve-{name}", gguf, name, port) as model:
+        scored = score(model, out, heldout, sampled=not greedy_only)
+    write_json(out / f"scores-{name}.json", scored)
+    for cell, values in scored.items():
+        solved = sum(1 for rewards in values["outcomes"].values() if rewards and rewards[0] >= 1.0 - 1e-6)
+        click.echo(f"{name} {cell}: first trial solved {solved} of {len(values['outcomes'])} tasks", err=True)
+
+
 @click.command("plan")
 @click.argument("model_ref", metavar="MODEL")
 @click.option("--gpus", "gpu_count", type=click.IntRange(min=1), required=True, help="GPUs to use")

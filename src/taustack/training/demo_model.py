@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +34,7 @@ class DemoPlan:
     """What the demo model is made from: the task sets, the model's shape and the SFT settings."""
 
     seed: int = 0
-    train_tasks: int = 20000
+    train_tasks: int = 24000
     heldout_tasks: int = 200
     shape: Shape = field(default_factory=Shape)
     sft: dict[str, Any] = field(default_factory=lambda: {
@@ -46,7 +46,8 @@ class DemoPlan:
 
     def recipe(self, out: Path) -> dict[str, Any]:
         return {"name": "mock-agent", "model": str(out / "init"), "dataset": str(out / "dataset"),
-                "method": "full", "init": "config", "shared_prefix": True, "sft": {**self.sft, "seed": self.seed}}
+                "method": "full", "init": "config", "shared_prefix": True, "copy_circuit": True,
+                "sft": {**self.sft, "seed": self.seed}}
 
 
 @dataclass
@@ -100,8 +101,15 @@ def curve(run: Path) -> list[dict[str, Any]]:
              "token_accuracy": row.get("mean_token_accuracy")} for row in rows if "loss" in row]
 
 
+def parameter_count(hf: Path) -> int:
+    """The parameters of an exported model (its safetensors)."""
+    from safetensors.numpy import load_file
+
+    return sum(int(array.size) for shard in hf.glob("*.safetensors") for array in load_file(str(shard)).values())
+
+
 def make_demo_model(root: Path, out: Path, plan: DemoPlan, image: str, console: Console,
-                    command: list[str], log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                    command: list[str]) -> dict[str, Any]:
     """Every step from nothing to OUT/model/ (hf/, model.gguf) and OUT/demo.json; returns demo.json's content."""
     from taustack.tasks.sets import make_sets
     from taustack.training.scratch import init_model
@@ -130,7 +138,7 @@ def make_demo_model(root: Path, out: Path, plan: DemoPlan, image: str, console: 
     summary = {"command": " ".join(command), "seed": plan.seed, "plan": asdict(plan), "image": image,
                "seconds": timings.steps, "total_seconds": round(sum(timings.steps.values()), 1),
                "dataset": {"kept": dataset["simulations"]["kept"], "splits": dataset["splits"]},
-               "run": run.id, "curve": curve(run.path),
+               "run": run.id, "parameters": parameter_count(model / "hf"), "curve": curve(run.path),
                "sizes_bytes": {p.name: p.stat().st_size for p in sorted(model.rglob("*")) if p.is_file()}}
     write_json(out / "demo.json", summary)
     return summary

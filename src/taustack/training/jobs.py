@@ -123,7 +123,8 @@ def run_training(root: Path, run: RunDir, job: launch.Job, client: Any, info: di
     })
     if outcome.state != "finished":
         raise TrainingError(f"training {run.id} failed: {outcome.describe()}; logs above, run directory {run.path}")
-    console.print(f"[bold green]finished[/] {run.id}: {summarize(run.metrics())}; adapter {run.adapter}")
+    trained = run.model if (run.model / "config.json").is_file() else run.adapter
+    console.print(f"[bold green]finished[/] {run.id}: {summarize(run.metrics())}; {trained.name} {trained}")
     return outcome
 
 
