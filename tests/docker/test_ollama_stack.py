@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import ipaddress
 import json
 import threading
 import time
@@ -12,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.docker.conftest import RunningStack
+from tests.docker.conftest import RunningStack, docker
 
 pytestmark = pytest.mark.docker
 
@@ -204,6 +205,35 @@ def test_recreated_replicas_are_reached_through_the_balancer(ollama_stack: Runni
         responses = [chat(client, ollama_stack) for _ in range(6)]
     assert [response.status_code for response in responses] == [200] * 6
     assert {response.headers[REPLICA_HEADER] for response in responses} == {"ollama-0", "ollama-1", "ollama-2"}
+
+
+def addresses(stack: RunningStack, services: list[str]) -> dict[str, str]:
+    ids = stack.compose("ps", "-q", *services).stdout.split()
+    shown = docker("inspect", "-f", "{{index .Config.Labels \"com.docker.compose.service\"}} "
+                   "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", *ids).stdout
+    return dict(line.split() for line in shown.splitlines())  # type: ignore[misc]
+
+
+def test_replicas_back_on_each_others_addresses_are_reached(ollama_stack: RunningStack) -> None:
+    """Two replicas stopped and started in the other order come back on each other's addresses (Docker hands the
+    freed ones out again): nginx, which resolved the names at its start, must follow (its watcher reloads it)."""
+    pair = ["ollama-0", "ollama-1"]
+    before = addresses(ollama_stack, pair)
+    ollama_stack.compose("stop", "-t", "1", *pair)
+    # the freed addresses go out lowest first: the replica that had the higher one takes the lower
+    for service in sorted(pair, key=lambda name: ipaddress.ip_address(before[name]), reverse=True):
+        ollama_stack.compose("start", service)
+    after = addresses(ollama_stack, pair)
+    assert after == {"ollama-0": before["ollama-1"], "ollama-1": before["ollama-0"]}, (before, after)
+    started, seen = time.monotonic(), set()
+    with httpx.Client() as client:
+        while seen != {"ollama-0", "ollama-1", "ollama-2"} and time.monotonic() - started < 20:
+            response = chat(client, ollama_stack)
+            assert response.status_code == 200, response.text[:300]
+            seen.add(response.headers[REPLICA_HEADER])
+    print(f"\n[measure] replicas swapped addresses: every replica served again {time.monotonic() - started:.1f}s "
+          "after they started")
+    assert seen == {"ollama-0", "ollama-1", "ollama-2"}, seen
 
 
 def test_status_exits_3_and_health_fails_when_replicas_are_down(ollama_stack: RunningStack) -> None:

@@ -380,7 +380,7 @@ def test_eval_run_survives_an_outage_and_resume_reruns_exactly_its_simulations(v
     assert failed, errors.read_text()[-2000:]
     done_before = {json.loads(line)["id"] for line in journal.read_text().splitlines() if line.strip()}
     back = time.monotonic()
-    ready = vllm_stack.cli("up", "--timeout", "600")  # waits until both replicas answer again
+    ready = vllm_stack.cli("up", "--timeout", "600", timeout=700)  # waits until both replicas answer again
     assert ready.returncode == 0, ready.stderr[-3000:]
     restart = time.monotonic() - back
     resumed = run_cli("eval", "run", "--resume", str(run), "--skip-preflight", env=stack_env(vllm_stack), timeout=900)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import yaml
 
 from taustack.engines.base import ReplicaGroup
@@ -37,16 +39,16 @@ def balancer_service(group: ReplicaGroup, settings: BalancerSpec, conf_path: str
     Alpine one. `logs_mount` shares the access logs with the exporter when monitoring is on."""
     alive = f"http://127.0.0.1:{group.port}/-/alive"
     nofile = max(8192, settings.worker_connections * 2 + 1024)
-    command: tuple[str, ...] = ("nginx", "-g", "daemon off;")
+    upstreams = tuple(service for service in group.services if service != group.balancer_service)
     check = f"curl -fsS -o /dev/null {alive} || wget -q -O /dev/null {alive}"
     environment = {}
+    steps = []
     if group.auth:
         # secrets reach nginx through the environment only: written to files inside the container when it starts
-        steps = [write_secret(API_TOKEN, TOKEN_MAP, AUTH_FILE)]
+        steps.append(write_secret(API_TOKEN, TOKEN_MAP, AUTH_FILE))
         if engine_key(group):
             steps.append(write_secret(ENGINE_KEY, ENGINE_KEY_MAP, ENGINE_KEY_FILE))
             environment[ENGINE_KEY] = f"${{{group.key_env}:?set {group.key_env} in .env}}"
-        command = ("sh", "-c", "; ".join(["set -e", *steps, "exec nginx -g 'daemon off;'"]))
         header = f"Authorization: Bearer $${API_TOKEN}"
         check = (f"curl -fsS -o /dev/null -H \"{header}\" {alive} || "
                  f"wget -q -O /dev/null --header \"{header}\" {alive}")
@@ -55,19 +57,35 @@ def balancer_service(group: ReplicaGroup, settings: BalancerSpec, conf_path: str
         name=group.balancer_service,
         image=settings.image,
         profiles=(group.profile,),
-        command=command,
+        command=nginx_command(steps, upstreams),
         volumes=(f"{conf_path}:/etc/nginx/nginx.conf:ro", *((logs_mount,) if logs_mount else ())),
         ports=(f"{group.bind}:{group.port}:{group.port}",),
         ulimits=(Ulimit("nofile", nofile, nofile),),
-        # nginx resolves replica (and router) names once, at start: recreating one (new address) restarts nginx too
-        depends_on=tuple(Dependency(service, restart=True) for service in group.services
-                         if service != group.balancer_service),
+        # nginx resolves replica (and router) names at start and on reload: recreating one restarts nginx too, and
+        # its watcher (nginx_command) reloads it when one comes back on another address
+        depends_on=tuple(Dependency(service, restart=True) for service in upstreams),
         healthcheck=Healthcheck(test=("CMD-SHELL", check), interval="3s", timeout="3s", start_period="10s"),
         labels={"io.taustack.engine": group.engine, "io.taustack.role": "balancer"},
         config=config,
         environment=environment,
         order=BALANCER_KEY_ORDER,
     )
+
+
+def nginx_command(steps: Sequence[str], upstreams: Sequence[str]) -> tuple[str, ...]:
+    """nginx in the foreground after `steps` (shell), and a watcher that reloads it when an upstream's name resolves
+    to a new address: nginx resolves names only at start and on reload, and a replica stopped and started, or
+    restarted by Docker, may come back on another address (two replicas can swap theirs). Debian's nginx image
+    has getent; without it there is no watcher."""
+    if not steps and not upstreams:
+        return ("nginx", "-g", "daemon off;")
+    watch = []
+    if upstreams:
+        names = " ".join(upstreams)
+        watch = [f"if command -v getent >/dev/null; then (last=$$(getent hosts {names} || true); while sleep 2; do "
+                 f"now=$$(getent hosts {names}) || continue; if [ \"$$now\" != \"$$last\" ]; then "
+                 f"nginx -s reload || true; last=$$now; fi; done) & fi"]
+    return ("sh", "-c", "; ".join(["set -e", *steps, *watch, "exec nginx -g 'daemon off;'"]))
 
 
 def write_secret(variable: str, text: str, path: str) -> str:

@@ -14,6 +14,7 @@ from taustack.render.compose import (
     ENGINE_KEY_MAP,
     TOKEN_MAP,
     balancer_service,
+    nginx_command,
     router_service,
     write_secret,
 )
@@ -63,7 +64,7 @@ def front_balancer(group: ReplicaGroup, spec: StackSpec, conf: str, logs_mount: 
     token = f"${{{API_TOKEN}:?run: taustack up}}"
     service = replace(
         base,
-        command=("sh", "-c", "; ".join(["set -e", *steps, "exec nginx -g 'daemon off;'"])),
+        command=nginx_command(steps, (group.router_service,) if group.router else ()),
         volumes=(logs_mount,) if logs_mount else (),
         depends_on=(Dependency(group.router_service, restart=True),) if group.router else (),
         environment={API_TOKEN: token, ENGINE_KEY: token},
