@@ -136,7 +136,12 @@ def test_llama_server_replicas_answer_and_stream(tmp_path: Path, tiny_model: Pat
         assert len(chunks) >= 5
         metrics = httpx.get(f"{stack.replica_url(0)}/metrics", timeout=10)
         assert metrics.status_code == 200 and "llamacpp:requests_processing" in metrics.text
-        rows = {row["service"]: row for row in json.loads(stack.cli("status", "--json").stdout)}
-        assert rows["llamacpp-0"]["in_flight"] == 0 and rows["llamacpp-1"]["in_flight"] == 0  # from its /metrics
+        # from each replica's /metrics, which llama-server updates just after the last chunk is sent
+        for _ in range(10):
+            rows = {row["service"]: row for row in json.loads(stack.cli("status", "--json").stdout)}
+            if rows["llamacpp-0"]["in_flight"] == 0 and rows["llamacpp-1"]["in_flight"] == 0:
+                break
+            time.sleep(0.5)
+        assert rows["llamacpp-0"]["in_flight"] == 0 and rows["llamacpp-1"]["in_flight"] == 0, rows
     finally:
         stack.cli("down")
