@@ -153,8 +153,8 @@ def test_make_demo_serves_the_demo_model_which_copies_a_real_ticket(tmp_path: Pa
     """serving/demo.yaml as `make demo` runs it (the committed demo model on llama-server), then `taustack demo`:
     tau2's real ticket update_task_1, sent with tool_choice auto, comes back as its gold call (task_1 copied)."""
     spec = yaml.safe_load((ROOT / "serving" / "demo.yaml").read_text())
-    spec["llamacpp"].update(model=str(ROOT / spec["llamacpp"]["model"]), port=28081)
-    stack = start_stack(tmp_path, "demo-model", spec, 28081, 2)
+    spec["llamacpp"].update(model=str(ROOT / spec["llamacpp"]["model"]), port=28580)
+    stack = start_stack(tmp_path, "demo-model", spec, 28580, 2)
     try:
         result = stack.cli("demo")
         assert result.returncode == 0, result.stderr
