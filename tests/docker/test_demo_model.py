@@ -18,12 +18,12 @@ MODEL = ROOT / "serving" / "demo-model"
 
 def test_the_committed_demo_model_scores_every_task_as_recorded(tmp_path: Path, base_images: None) -> None:
     recorded = json.loads((MODEL / "scores.json").read_text(encoding="utf-8"))["demo"]
-    result = run_cli("model", "score", str(MODEL / "model.gguf"), "--name", "demo", "--heldout",
+    result = run_cli("model", "score", str(MODEL / "model.gguf"), "--name", "rescore-demo", "--heldout",
                      str(MODEL / "heldout.json"), "--out", str(tmp_path), "--port", "28095", "--greedy-only",
                      timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     print(f"\n[measure] {result.stderr.strip()}")
-    scored = json.loads((tmp_path / "scores-demo.json").read_text(encoding="utf-8"))
+    scored = json.loads((tmp_path / "scores-rescore-demo.json").read_text(encoding="utf-8"))
     for cell in ("real-t0", "heldout-t0"):
         now, then = scored[cell]["outcomes"], recorded[cell]["outcomes"]
         assert now.keys() == then.keys(), cell
