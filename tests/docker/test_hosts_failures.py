@@ -141,7 +141,12 @@ def test_a_host_gone_without_a_reset(llama_hosts: HostStack) -> None:
     a, b = stack.hosts["a"], stack.hosts["b"]
     url = f"http://{a.address}:{PORT}"
     with Load(url, stack.token()) as load:
-        time.sleep(8)
+        # b goes only once an episode is under way there (the router places episodes on both hosts by then)
+        started = time.monotonic()
+        while not any(call.kind == "turn" and call.replica.endswith("@b") for call in list(load.calls)):
+            assert time.monotonic() - started < 120, "no episode turn answered on b in 2 minutes"
+            time.sleep(0.5)
+        time.sleep(3)
         frozen = freeze(stack, "b")
         gone = time.time()
         time.sleep(40)
