@@ -101,10 +101,12 @@ def model_score(gguf: Path, name: str, heldout: Path, out: Path, port: int, gree
     """Serve GGUF on a llama.cpp stack and `taustack eval run` it in solo mode on tau2's real mock tasks and on the
     held-out tasks (temperature 0; and 0.7 with 4 trials): OUT/<name>-*/ and OUT/scores.json."""
     from taustack.fileio import write_json
+    from taustack.tasks.taskfile import read_task_file
     from taustack.training.demo_eval import score, served
 
     if not gguf.is_file():
         raise TaustackError(f"{gguf}: not found")
+    read_task_file(heldout)  # a bad held-out file is refused before a stack starts
     with served(out / f"serve-{name}", gguf, name, port) as model:
         scored = score(model, out, heldout, sampled=not greedy_only)
     write_json(out / f"scores-{name}.json", scored)

@@ -81,3 +81,19 @@ def test_gpus_all_counts_gpus_with_nvidia_smi(tmp_path: Path) -> None:
     services = yaml.safe_load((gen / "compose.yaml").read_text())["services"]
     assert [services[f"ollama-{i}"]["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"]
             for i in range(3)] == [["0"], ["1"], ["2"]]
+
+
+@pytest.mark.parametrize(("content", "message"), [(None, "cannot read the task file"), ("[", "not JSON"),
+                                                  ("[]", "non-empty JSON list")])
+def test_model_score_refuses_a_bad_heldout_file_before_serving(tmp_path: Path, content: str | None,
+                                                                message: str) -> None:
+    gguf, heldout = tmp_path / "model.gguf", tmp_path / "heldout.json"
+    gguf.write_bytes(b"GGUF")
+    if content is not None:
+        heldout.write_text(content)
+    out = tmp_path / "o"
+    result = run_cli("model", "score", str(gguf), "--name", "m", "--heldout", str(heldout), "--out", str(out))
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(heldout) in lines[0] and message in lines[0], result.stderr
+    assert not out.exists()
