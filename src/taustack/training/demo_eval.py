@@ -20,8 +20,8 @@ import yaml
 
 from taustack.errors import TaustackError
 from taustack.fileio import write_atomic
+from taustack.versions import NGINX_LOCAL_IMAGE
 
-NGINX_IMAGE = "taustack/nginx:bookworm"
 SAMPLED_TEMPERATURE = 0.7
 SAMPLED_TRIALS = 4
 
@@ -53,7 +53,7 @@ def served(folder: Path, gguf: Path, name: str, port: int) -> Iterator[Served]:
     write_atomic(stack, yaml.safe_dump({
         "llamacpp": {"model": str(gguf.resolve()), "model_name": name, "server": "llama-server", "replicas": 2,
                      "threads": 1, "context_size": 4096, "slots": 2, "port": port},
-        "balancer": {"image": NGINX_IMAGE}}, sort_keys=False))
+        "balancer": {"image": NGINX_LOCAL_IMAGE}}, sort_keys=False))
     where = ["--stack", str(stack), "--generated-dir", str(folder / "generated"), "--project-name",
              f"taustack-score-{name}"]
     taustack("up", *where, "--timeout", "300")

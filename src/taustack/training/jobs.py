@@ -21,6 +21,7 @@ from taustack.training.accelerate import DEFAULT_CONFIG, check_accelerate_config
 from taustack.training.devices import select_devices
 from taustack.training.recipe import RecipeModel, TrainingError, dump_recipe, load_recipe
 from taustack.training.rundir import RunDir, dataset_sha256, find_run, git_revision, list_runs, new_run_id
+from taustack.versions import NGINX_LOCAL_IMAGE
 
 DATA, MODEL, OUTPUT, CACHE = "/data", "/model", "/output", "/cache/huggingface"
 
@@ -273,6 +274,6 @@ def serving_hints(run: RunDir, base_model: str, gguf: bool) -> str:
         lines += ["", "llama.cpp (a stack file for `taustack up --stack FILE`):",
                   "  llamacpp:", f"    model: {run.export / 'model.gguf'}", f"    model_name: {name}",
                   "    replicas: 1", "    port: 8080",
-                  "  balancer:", "    image: taustack/nginx:bookworm", "",
+                  "  balancer:", f"    image: {NGINX_LOCAL_IMAGE}", "",
                   f"Ollama: cd {run.export} && ollama create {name} -f Modelfile"]
     return "\n".join(lines)
