@@ -4,10 +4,8 @@ not answer and name it."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +31,7 @@ from taustack.runtime.gateway import wait_gateway
 from taustack.runtime.hostcheck import check_path, check_reachable
 from taustack.runtime.hoststatus import explain_hosts, host_rows, wait_hosts_ready
 from taustack.runtime.remote import Host, HostError, all_or_raise, compose_on, on_hosts, stack_hosts
-from taustack.runtime.status import print_table, tool_rows
+from taustack.runtime.status import print_table, show_rows, tool_rows
 from taustack.runtime.toolcheck import check_groups
 from taustack.secrets import API_TOKEN, ensure_secret
 from taustack.stackfile.hosts import front_host
@@ -178,14 +176,7 @@ def status(stack: Stack, console: Console, as_json: bool = False) -> list[Replic
     refuse_partial(stack)
     rows = host_rows(stack, used_hosts(stack))
     rows += tool_rows(check_groups(stack.rendered.groups, stack.client_headers))
-    if as_json:
-        print(json.dumps([asdict(row) for row in rows], indent=2))
-    else:
-        print_table(rows, console)
-    bad = [row.service for row in rows if not row.ready]
-    if bad:
-        raise NotReadyError(f"not ready: {', '.join(bad)}")
-    return rows
+    return show_rows(rows, console, as_json)
 
 
 def logs(stack: Stack, services: tuple[str, ...], follow: bool, tail: int, console: Console) -> None:

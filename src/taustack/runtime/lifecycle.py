@@ -8,7 +8,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,15 @@ from taustack.runtime.gateway import gateway_url, probe_gateway, wait_gateway
 from taustack.runtime.health import probe_balancers, probe_everything, wait_ready
 from taustack.runtime.images import require_local_images
 from taustack.runtime.pull import pull_missing
-from taustack.runtime.status import RECENT_WINDOW, ReplicaRow, build_rows, gateway_row, print_table, tool_rows
+from taustack.runtime.status import (
+    RECENT_WINDOW,
+    ReplicaRow,
+    build_rows,
+    gateway_row,
+    print_table,
+    show_rows,
+    tool_rows,
+)
 from taustack.runtime.toolcheck import check_groups
 from taustack.runtime.traffic import summarize_lines
 from taustack.secrets import API_TOKEN, MASTER_KEY, ensure_secret, environment, read_env
@@ -323,14 +331,7 @@ def status(stack: Stack, console: Console, as_json: bool = False) -> list[Replic
         if gateway_job is not None and stack.spec.gateway is not None:
             rows.append(gateway_row(stack.spec.gateway, gateway_job.result(), containers_job.result()))
         rows += tool_rows(tools_job.result())
-    if as_json:
-        print(json.dumps([asdict(row) for row in rows], indent=2))
-    else:
-        print_table(rows, console)
-    bad = [row.service for row in rows if not row.ready]
-    if bad:
-        raise NotReadyError(f"not ready: {', '.join(bad)}")
-    return rows
+    return show_rows(rows, console, as_json)
 
 
 def logs(stack: Stack, services: tuple[str, ...], follow: bool, tail: int) -> None:

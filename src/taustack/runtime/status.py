@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from taustack.engines.base import ReplicaGroup, ReplicaHealth
+from taustack.errors import NotReadyError
 from taustack.runtime.docker import ContainerState
 from taustack.runtime.gateway import gateway_url
 from taustack.runtime.health import is_ready, missing_models
@@ -162,6 +164,19 @@ def print_table(rows: Sequence[ReplicaRow], console: Console, window: str = RECE
             number(row.in_flight),
         )
     console.print(table)
+
+
+def show_rows(rows: list[ReplicaRow], console: Console, as_json: bool) -> list[ReplicaRow]:
+    """`taustack status`'s output, one host or several: the table (or JSON on stdout); NotReadyError (exit 3) names
+    what is not ready."""
+    if as_json:
+        print(json.dumps([asdict(row) for row in rows], indent=2))
+    else:
+        print_table(rows, console)
+    bad = [row.service for row in rows if not row.ready]
+    if bad:
+        raise NotReadyError(f"not ready: {', '.join(bad)}")
+    return rows
 
 
 def tool_rows(results: Sequence[ToolCheckResult]) -> list[ReplicaRow]:
