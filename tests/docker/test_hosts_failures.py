@@ -24,6 +24,7 @@ import pytest
 
 from tests.docker.conftest import docker
 from tests.docker.hosts import LLAMA_PORT, HostStack
+from tests.docker.workers import Workers
 
 pytestmark = pytest.mark.docker
 
@@ -43,16 +44,15 @@ class Call:
     complete: bool  # a stream that reached [DONE]
 
 
-class Load:
+class Load(Workers):
     """Worker threads through the front door: plain requests, streams, and episodes of `turns` turns."""
 
     def __init__(self, url: str, token: str, turns: int = 6) -> None:
         self.url, self.headers, self.turns = url, {"Authorization": f"Bearer {token}"}, turns
         self.calls: list[Call] = []
         self.lock = threading.Lock()
-        self.stop = threading.Event()
-        workers = [(self.plain, 0), (self.plain, 1), (self.stream, 0), (self.episodes, 0), (self.episodes, 1)]
-        self.threads = [threading.Thread(target=work, args=(index,), daemon=True) for work, index in workers]
+        super().__init__([(self.plain, 0), (self.plain, 1), (self.stream, 0), (self.episodes, 0), (self.episodes, 1)],
+                         join_timeout=180)
 
     def record(self, call: Call) -> None:
         with self.lock:
@@ -99,16 +99,6 @@ class Load:
                 except httpx.HTTPError:
                     pass
                 self.record(Call("stream", "", started, time.time(), status, replica, complete))
-
-    def __enter__(self) -> Load:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=180)
 
 
 def balancer_log(stack: HostStack, since: float) -> list[dict[str, object]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from tests.docker.conftest import NGINX_IMAGE, RunningStack, start_stack
+from tests.docker.workers import Workers
 
 pytestmark = pytest.mark.docker
 
@@ -51,7 +51,7 @@ class Turn:
     seconds: float
 
 
-class Episodes:
+class Episodes(Workers):
     """Worker threads replaying episodes of `turns` non-streamed turns each, one X-Session-ID per episode (None:
     no header, least_conn traffic); each finished episode's session is ended at the balancer, as eval run does."""
 
@@ -60,8 +60,7 @@ class Episodes:
         self.stack, self.turns, self.sessions, self.prefix = stack, turns, sessions, prefix
         self.log: list[Turn] = []
         self.errors: list[str] = []
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.work, args=(index,)) for index in range(workers)]
+        super().__init__([(self.work, index) for index in range(workers)], join_timeout=60)
 
     def work(self, index: int) -> None:
         with httpx.Client(timeout=60) as client:
@@ -84,16 +83,6 @@ class Episodes:
                                          time.monotonic() - sent))
                 if self.sessions:
                     client.post(f"{self.stack.url}/finish_session", params={"session_id": session})
-
-    def __enter__(self) -> Episodes:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=60)
 
     def by_session(self) -> dict[str, list[Turn]]:
         sessions: dict[str, list[Turn]] = collections.defaultdict(list)
