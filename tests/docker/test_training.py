@@ -112,6 +112,13 @@ def test_sft_on_tau2_data_then_export_and_serve(tmp_path: Path, trainer_image: s
     assert steps.count(9) == 1 and max(steps) == 12  # steps 1-8, then 9-12: nothing done twice
     assert "12/12" in run_cli("train", "status", "--runs-dir", str(runs), env=env).stdout
 
+    # --resume of a run whose last checkpoint is at max_steps: nothing trained (transformers alone trains step 13)
+    again = run_cli("train", "sft", "--resume", "tiny-airline", "--gpus", "cpu", *common, env=env, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "checkpoint-12 is at step 12, max_steps 12: nothing left to train" in again.stdout, again.stdout[-3000:]
+    assert "[taustack] step 13" not in again.stdout
+    assert max(json.loads(line).get("step", 0) for line in (run_dir / "metrics.jsonl").read_text().splitlines()) == 12
+
     exported = run_cli("train", "export", "tiny-airline", "--merge", "--gguf", *common, env=env, timeout=600)
     assert exported.returncode == 0, exported.stdout[-3000:] + exported.stderr[-3000:]
     gguf = run_dir / "export" / "model.gguf"

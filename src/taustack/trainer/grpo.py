@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from taustack.trainer.resume import train_or_resume
 from taustack.trainer.rollout import TemplateError, play
 from taustack.trainer.tau2_episode import NO_SIMULATION, Episode, Outcome, system_prompts
 from taustack.trainer.train import config_arguments, metrics_callback, save_trained
@@ -242,7 +243,7 @@ def quiet_libraries() -> None:
 
 def train(recipe: GrpoRecipe, model_path: str, output: Path, resume: bool, tasks: Path | None = None) -> None:
     trainer = build_trainer(recipe, model_path, output, tasks=tasks)
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    train_or_resume(trainer, resume)
     if trainer.is_world_process_zero():
         save_trained(trainer, trainer.processing_class, output, recipe.method)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from taustack.dataset.openai_format import for_template
+from taustack.trainer.resume import train_or_resume
 from taustack.training.recipe import Recipe, TrainingError, load_recipe
 
 
@@ -148,7 +149,7 @@ def train(recipe: Recipe, dataset: Path, model_path: str, output: Path, resume: 
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # the [taustack] lines say the same
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    train_or_resume(trainer, resume)
     if trainer.is_world_process_zero():
         save_trained(trainer, tokenizer, output, recipe.method)
 

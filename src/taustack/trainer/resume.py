@@ -1,0 +1,34 @@
+"""Training, or a resumed run's going on: one place for both trainers (SFT and GRPO).
+
+transformers' Trainer checks max_steps only after a step, so resuming from a checkpoint that is already at max_steps
+trains one step past it (5.23: "step 61/60"). A checkpoint at or past max_steps is loaded and nothing is trained: the
+run then saves that checkpoint's model, as a finished run would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def finished_checkpoint(checkpoints: Path, max_steps: int) -> tuple[Path, int] | None:
+    """The last checkpoint in `checkpoints` and its step, when that step is at or past max_steps (> 0)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if last is None or max_steps <= 0:
+        return None
+    step = int(json.loads((Path(last) / "trainer_state.json").read_text())["global_step"])
+    return (Path(last), step) if step >= max_steps else None
+
+
+def train_or_resume(trainer: Any, resume: bool) -> None:
+    """trainer.train(), from the last checkpoint when resuming; a checkpoint already at max_steps is only loaded."""
+    finished = finished_checkpoint(Path(trainer.args.output_dir), trainer.args.max_steps) if resume else None
+    if finished is None:
+        trainer.train(resume_from_checkpoint=True if resume else None)
+        return
+    checkpoint, step = finished
+    trainer._load_from_checkpoint(str(checkpoint))
+    print(f"[taustack] {checkpoint.name} is at step {step}, max_steps {trainer.args.max_steps}: nothing left to "
+          "train; its model is saved as the run's", flush=True)
