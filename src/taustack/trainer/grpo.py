@@ -243,7 +243,7 @@ def quiet_libraries() -> None:
 
 def train(recipe: GrpoRecipe, model_path: str, output: Path, resume: bool, tasks: Path | None = None) -> None:
     trainer = build_trainer(recipe, model_path, output, tasks=tasks)
-    train_or_resume(trainer, resume)
+    train_or_resume(trainer, output, resume)
     if trainer.is_world_process_zero():
         save_trained(trainer, trainer.processing_class, output, recipe.method)
 

@@ -10,21 +10,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+from taustack.training.rundir import RunDir
 
-def finished_checkpoint(checkpoints: Path, max_steps: int) -> tuple[Path, int] | None:
-    """The last checkpoint in `checkpoints` and its step, when that step is at or past max_steps (> 0)."""
-    from transformers.trainer_utils import get_last_checkpoint
 
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+def finished_checkpoint(run: RunDir, max_steps: int) -> tuple[Path, int] | None:
+    """The run's last checkpoint and its step, when that step is at or past max_steps (> 0)."""
+    last = run.last_checkpoint()
     if last is None or max_steps <= 0:
         return None
-    step = int(json.loads((Path(last) / "trainer_state.json").read_text())["global_step"])
-    return (Path(last), step) if step >= max_steps else None
+    step = int(json.loads((last / "trainer_state.json").read_text())["global_step"])
+    return (last, step) if step >= max_steps else None
 
 
-def train_or_resume(trainer: Any, resume: bool) -> None:
-    """trainer.train(), from the last checkpoint when resuming; a checkpoint already at max_steps is only loaded."""
-    finished = finished_checkpoint(Path(trainer.args.output_dir), trainer.args.max_steps) if resume else None
+def train_or_resume(trainer: Any, output: Path, resume: bool) -> None:
+    """trainer.train(), from the run's last checkpoint when resuming; a checkpoint already at max_steps is only
+    loaded (transformers' own loading: full weights or a PEFT adapter)."""
+    finished = finished_checkpoint(RunDir(output), trainer.args.max_steps) if resume else None
     if finished is None:
         trainer.train(resume_from_checkpoint=True if resume else None)
         return

@@ -149,7 +149,7 @@ def train(recipe: Recipe, dataset: Path, model_path: str, output: Path, resume: 
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # the [taustack] lines say the same
-    train_or_resume(trainer, resume)
+    train_or_resume(trainer, output, resume)
     if trainer.is_world_process_zero():
         save_trained(trainer, tokenizer, output, recipe.method)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from taustack.trainer.resume import finished_checkpoint
+from taustack.training.rundir import RunDir
 
 
 def checkpoints(folder: Path, *steps: int) -> Path:
@@ -28,7 +29,7 @@ def checkpoints(folder: Path, *steps: int) -> Path:
 def test_a_checkpoint_at_max_steps_is_finished(tmp_path: Path, steps: tuple[int, ...], max_steps: int,
                                                expected: int | None) -> None:
     folder = checkpoints(tmp_path / "checkpoints", *steps) if steps else tmp_path / "checkpoints"
-    found = finished_checkpoint(folder, max_steps)
+    found = finished_checkpoint(RunDir(tmp_path), max_steps)
     assert (found[1] if found else None) == expected
     if found:
         assert found[0] == folder / f"checkpoint-{expected}"
