@@ -1,7 +1,8 @@
 """What each engine's balancer refuses stays refused however the path is spelled, and what it forwards is the path
 it checked: the real nginx with the rendered nginx.conf of every engine, raw request targets (as `curl
 --path-as-is` sends them: http.client does not normalise), and a recorder behind it in place of the replicas and the
-router that answers with the request target it was given."""
+router that answers with the request target it was given. And the balancer's start script refuses a secret nginx
+cannot quote, naming its variable."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.docker.conftest import NGINX_IMAGE, PYTHON_IMAGE, docker
 from tests.helpers import run_cli, write_stack
@@ -193,3 +196,22 @@ def test_health_reaches_each_engines_own_health_path(balancers: dict[str, int], 
     probe = docker("exec", container, "python3", "-c", "import urllib.request; print(urllib.request.urlopen("
                    "'http://127.0.0.1:9100/health').read().decode())", check=False)
     assert probe.returncode == 0 and json.loads(probe.stdout)["target"] == HEALTH[engine], probe.stderr[-500:]
+
+
+def test_a_secret_nginx_cannot_quote_stops_the_balancer_naming_its_variable(tmp_path: Path, base_images: None) -> None:
+    """The balancer's own start command (as compose runs it) with an engine key holding a quote."""
+    # a public bind: the balancer checks the API token and sends vLLM its own key in its place
+    vllm = {**SECTIONS["vllm"], "api_key_env": "TEST_ENGINE_KEY", "bind": "0.0.0.0"}
+    stack = write_stack(tmp_path / "vllm.yaml", {"vllm": vllm, "balancer": {"image": NGINX_IMAGE}})
+    env_file = tmp_path / ".env"
+    env_file.write_text("TEST_ENGINE_KEY=sk-engine-0a1b2c3d\n")
+    rendered = run_cli("render", "--stack", str(stack), "--generated-dir", str(tmp_path / "generated"),
+                       env={"TAUSTACK_ENV_FILE": str(env_file)})
+    assert rendered.returncode == 0, rendered.stderr
+    service = yaml.safe_load((tmp_path / "generated" / "compose.yaml").read_text())["services"]["vllm-balancer"]
+    script = service["command"][-1].replace("$$", "$")  # compose's interpolation of $$
+    bad = 'sk-"x'
+    result = docker("run", "--rm", "-e", "TAUSTACK_API_TOKEN=sk-ok", "-e", f"TAUSTACK_ENGINE_KEY={bad}", NGINX_IMAGE,
+                    "sh", "-c", script, check=False, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "TAUSTACK_ENGINE_KEY: only letters, digits and ._~+/=:@- can reach nginx"
