@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from taustack.training.recipe import TrainingError
 from taustack.training.rundir import RunDir
 
 
@@ -18,7 +19,11 @@ def finished_checkpoint(run: RunDir, max_steps: int) -> tuple[Path, int] | None:
     last = run.last_checkpoint()
     if last is None or max_steps <= 0:
         return None
-    step = int(json.loads((last / "trainer_state.json").read_text())["global_step"])
+    try:
+        step = int(json.loads((last / "trainer_state.json").read_text())["global_step"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrainingError(f"{last}: no readable trainer_state.json with a global_step to resume from "
+                            f"({type(exc).__name__}: {exc})") from None
     return (last, step) if step >= max_steps else None
 
 

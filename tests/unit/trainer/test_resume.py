@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from taustack.trainer.resume import finished_checkpoint
+from taustack.training.recipe import TrainingError
 from taustack.training.rundir import RunDir
 
 
@@ -33,3 +34,14 @@ def test_a_checkpoint_at_max_steps_is_finished(tmp_path: Path, steps: tuple[int,
     assert (found[1] if found else None) == expected
     if found:
         assert found[0] == folder / f"checkpoint-{expected}"
+
+
+@pytest.mark.parametrize("state", [None, "{", '{"step": 3}'])
+def test_a_checkpoint_without_a_readable_state_is_one_error_naming_it(tmp_path: Path, state: str | None) -> None:
+    checkpoint = tmp_path / "checkpoints" / "checkpoint-4"
+    checkpoint.mkdir(parents=True)
+    if state is not None:
+        (checkpoint / "trainer_state.json").write_text(state)
+    with pytest.raises(TrainingError) as error:
+        finished_checkpoint(RunDir(tmp_path), 4)
+    assert str(checkpoint) in str(error.value) and "\n" not in str(error.value)
